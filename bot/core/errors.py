@@ -1,0 +1,44 @@
+"""Turn pydantic validation errors into one plain line per problem, naming the field."""
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def field_path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("function-after", "function-before", "function-plain") or str(part).startswith(("function-", "literal[")):
+            continue  # pydantic's internal validator names are not fields
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _describe(err: dict) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "literal_error":
+        return f"unknown value {value!r}; expected one of {ctx.get('expected', '')}"
+    if kind == "too_short" and isinstance(value, list | tuple | dict):
+        return f"needs at least {ctx.get('min_length', 1)} item(s)"
+    message = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind not in ("value_error", "assertion_error") and value is not None and not isinstance(value, dict | list):
+        message += f" (got {value!r})"
+    return message
+
+
+def describe_validation_error(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        value, min_length = err.get("input"), (err.get("ctx") or {}).get("min_length", 0)
+        if err["type"] == "too_short" and isinstance(value, list | tuple) and len(value) >= min_length:
+            continue  # pydantic repeats an item's error as a length error; the item's own line says it
+        lines.append(f"{field_path(err['loc'])}: {_describe(err)}")
+    return list(dict.fromkeys(lines))

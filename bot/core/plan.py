@@ -1,0 +1,216 @@
+"""The plan engine: request + area profile -> who to invite, by when, and what follows.
+
+Pure and deterministic. The output shape is the contract in shared/spec/plan.md; the
+fields it does not mention (`deadline_out_of_hours`, `chair`, follow-up `applies_if`,
+`counted_from`, `recipients`) are additions the bot uses, documented in the README.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .conditions import Facts, holds
+from .profile import Cited, Profile
+from .request import PlanRequest
+from .vocabulary import LEVEL_RANK
+
+
+def iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Reason:
+    rule: str
+    summary: str
+    source: str
+
+    @classmethod
+    def of(cls, rule: Cited) -> "Reason":
+        return cls(rule.id, rule.summary, rule.source)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "summary": self.summary, "source": self.source}
+
+
+@dataclass
+class Invitee:
+    role: str
+    level: str
+    reasons: list[Reason] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "level": self.level, "reasons": [r.to_dict() for r in self.reasons]}
+
+
+@dataclass(frozen=True)
+class MatchedRule:
+    rule: Cited
+    deadline: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.rule.id, "deadline": iso(self.deadline), "summary": self.rule.summary, "source": self.rule.source}
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    kind: str
+    due: datetime | None
+    rule: Cited
+    counted_from: str
+    timescale: str
+    applies_if: str | None
+    recipients: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind, "due": iso(self.due), "rule": self.rule.citation(),
+            "counted_from": self.counted_from, "timescale": self.timescale,
+        }
+        if self.applies_if:
+            out["applies_if"] = self.applies_if
+        if self.recipients:
+            out["recipients"] = list(self.recipients)
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    area: str
+    decided_at: datetime
+    meeting_at: datetime | None
+    out_of_hours: bool
+    meeting_deadline: datetime
+    deadline_rule: Cited
+    deadline_out_of_hours: bool
+    matched_rules: tuple[MatchedRule, ...]
+    quorum: tuple[str, ...]
+    invitees: tuple[Invitee, ...]
+    follow_ups: tuple[FollowUp, ...] | None
+    chair: Cited | None
+
+    def invitee(self, role: str) -> Invitee | None:
+        return next((i for i in self.invitees if i.role == role), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "area": self.area,
+            "decided_at": iso(self.decided_at),
+            "out_of_hours": self.out_of_hours,
+            "meeting_deadline": iso(self.meeting_deadline),
+            "deadline_rule": self.deadline_rule.citation(),
+            "deadline_out_of_hours": self.deadline_out_of_hours,
+            "matched_rules": [m.to_dict() for m in self.matched_rules],
+            "quorum": list(self.quorum),
+            "invitees": [i.to_dict() for i in self.invitees],
+        }
+        if self.meeting_at is not None:
+            out["meeting_at"] = iso(self.meeting_at)
+            out["follow_ups"] = [f.to_dict() for f in self.follow_ups or ()]
+        if self.chair is not None:
+            out["chair"] = self.chair.citation()
+        return out
+
+
+def facts_of(request: PlanRequest, profile: Profile) -> Facts:
+    cal = profile.area_calendar
+    return Facts(
+        concerns=frozenset(request.concerns),
+        flags=frozenset(request.flags),
+        children=tuple(c.facts() for c in request.children),
+        referrer=request.referrer,
+        involved=frozenset(request.involved_services),
+        out_of_hours=cal.is_out_of_hours(request.decided_at),
+        meeting_out_of_hours=None if request.meeting_at is None else cal.is_out_of_hours(request.meeting_at),
+    )
+
+
+def meeting_deadline(profile: Profile, facts: Facts, decided_at: datetime) -> tuple[Cited, datetime, list[MatchedRule]]:
+    """Earliest deadline among the matching specific rules (ties: the first in the profile);
+    the default only when none matches. The winner is always among the matched rules."""
+    cal = profile.area_calendar
+    matched = [
+        MatchedRule(rule, cal.deadline(rule.timescale, decided_at))
+        for rule in profile.timescales.rules
+        if holds(rule.when, facts)
+    ]
+    if not matched:
+        default = profile.timescales.default
+        matched = [MatchedRule(default, cal.deadline(default.timescale, decided_at))]
+    order = {id(m): i for i, m in enumerate(matched)}
+    matched.sort(key=lambda m: (m.deadline, order[id(m)]))
+    return matched[0].rule, matched[0].deadline, matched
+
+
+def invitees(profile: Profile, facts: Facts) -> list[Invitee]:
+    """Quorum roles first, then every matching invitee rule; a role appears once, at its
+    highest level, with every reason that applies. Order: by level, then first mention."""
+    found: dict[str, Invitee] = {}
+
+    def add(role: str, level: str, reason: Reason) -> None:
+        invitee = found.setdefault(role, Invitee(role, level))
+        if LEVEL_RANK[level] < LEVEL_RANK[invitee.level]:
+            invitee.level = level
+        if reason not in invitee.reasons:
+            invitee.reasons.append(reason)
+
+    quorum = profile.quorum
+    for q in quorum.roles:
+        summary = q.summary or quorum.summary
+        add(q.role, "quorum", Reason(quorum.id, summary, q.source or quorum.source))
+    for rule in profile.invitees:
+        if not holds(rule.when, facts):
+            continue
+        for role in _roles_of(rule, facts):
+            add(role, rule.level, Reason.of(rule))
+    rank = {role: i for i, role in enumerate(found)}
+    return sorted(found.values(), key=lambda inv: (LEVEL_RANK[inv.level], rank[inv.role]))
+
+
+def _roles_of(rule, facts: Facts) -> list[str]:
+    if rule.role is not None:
+        return [rule.role]
+    named = [facts.referrer] if rule.roles_from == "referrer" else sorted(facts.involved)
+    return [
+        r for r in named
+        if r is not None and (rule.only is None or r in rule.only) and r not in rule.except_
+    ]
+
+
+def follow_ups(profile: Profile, facts: Facts, decided_at: datetime, meeting_at: datetime) -> list[FollowUp]:
+    cal = profile.area_calendar
+    out = []
+    for rule in profile.follow_ups:
+        if not holds(rule.when, facts):
+            continue
+        start = meeting_at if rule.counted_from == "meeting" else decided_at
+        out.append(FollowUp(
+            kind=rule.kind, due=cal.deadline(rule.timescale, start), rule=rule,
+            counted_from=rule.counted_from, timescale=rule.timescale.describe(),
+            applies_if=rule.applies_if, recipients=rule.recipients,
+        ))
+    return out
+
+
+def make_plan(request: PlanRequest, profile: Profile) -> Plan:
+    if request.area != profile.id:
+        raise ValueError(f"request is for area {request.area!r}, profile is {profile.id!r}")
+    cal = profile.area_calendar
+    facts = facts_of(request, profile)
+    rule, deadline, matched = meeting_deadline(profile, facts, request.decided_at)
+    meeting_at = None if request.meeting_at is None else cal.local(request.meeting_at)
+    return Plan(
+        area=profile.id,
+        decided_at=cal.local(request.decided_at),
+        meeting_at=meeting_at,
+        out_of_hours=facts.out_of_hours,
+        meeting_deadline=deadline,
+        deadline_rule=rule,
+        deadline_out_of_hours=not cal.allows_office_hours_meeting_by(deadline),
+        matched_rules=tuple(matched),
+        quorum=tuple(q.role for q in profile.quorum.roles),
+        invitees=tuple(invitees(profile, facts)),
+        follow_ups=None if meeting_at is None else tuple(follow_ups(profile, facts, request.decided_at, meeting_at)),
+        chair=next((c for c in profile.chair if holds(c.when, facts)), None),
+    )

@@ -1,0 +1,82 @@
+"""A strategy-meeting request as the plan contract defines it (shared/spec/plan.md, Request)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+
+from .conditions import ChildFacts, Strict
+from .errors import describe_validation_error
+from .vocabulary import Concern, Education, Flag, Inpatient, Role
+
+OFFSET_HINT = "an ISO 8601 date-time with a UTC offset, e.g. 2026-11-25T10:00:00+00:00"
+
+
+def parse_instant(v: Any) -> datetime:
+    if isinstance(v, datetime):
+        parsed = v
+    elif isinstance(v, str):
+        try:
+            parsed = datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"{v!r} is not {OFFSET_HINT}") from None
+    else:
+        raise ValueError(f"expected {OFFSET_HINT}")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(f"{v!r} has no UTC offset; expected {OFFSET_HINT}")
+    return parsed
+
+
+class Child(Strict):
+    ref: str = Field(min_length=1, max_length=100)
+    age: int | None = Field(default=None, ge=0, le=25)
+    unborn: bool = False
+    education: Education = "none"
+    inpatient: Inpatient = "none"
+    hospital_services: bool = False
+
+    def facts(self) -> ChildFacts:
+        return ChildFacts(self.age, self.unborn, self.education, self.inpatient, self.hospital_services)
+
+
+class PlanRequest(Strict):
+    area: str = Field(min_length=1)
+    decided_at: datetime
+    meeting_at: datetime | None = None
+    children: tuple[Child, ...] = Field(min_length=1)
+    concerns: tuple[Concern, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    referrer: Role | None = None
+    involved_services: tuple[Role, ...] = ()
+    # Accepted beyond the contract, for the chat flow: never a child's name.
+    case_ref: str | None = Field(default=None, max_length=100)
+
+    _instants = field_validator("decided_at", "meeting_at", mode="before")(
+        lambda cls, v: v if v is None else parse_instant(v)
+    )
+
+
+class RequestInvalid(ValueError):
+    """A request that cannot be planned; `problems` holds one line per problem, naming the field."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def parse_request(data: Any, known_areas: frozenset[str] | set[str]) -> PlanRequest:
+    """Validate raw request data (as decoded from JSON); raise RequestInvalid listing every problem."""
+    if not isinstance(data, dict):
+        raise RequestInvalid(["(top level): expected a JSON object with area, decided_at, children..."])
+    problems: list[str] = []
+    area = data.get("area")
+    if isinstance(area, str) and area and area not in known_areas:
+        problems.append(f"area: unknown area {area!r}; expected one of {', '.join(sorted(known_areas))}")
+    try:
+        request = PlanRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RequestInvalid(problems + describe_validation_error(exc)) from None
+    if problems:
+        raise RequestInvalid(problems)
+    return request
