@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `python -m bot plan r.json | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     except Exception as e:  # the last line of defence: one clear line, never a traceback
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
