@@ -160,3 +160,10 @@ def test_roles_vocabulary_matches_the_spec():
     section = text[text.index("## Roles"):text.index("## Plan")]
     import re
     assert set(re.findall(r"`([a-z_]+)`", section)) == set(ROLES)
+
+
+def test_a_meeting_timescale_cannot_be_as_soon_as_practicable(config):
+    edit(config / "north-somerset.yaml",
+         lambda d: d["timescales"]["rules"][0].update({"timescale": "as_soon_as_practicable"}))
+    (line,) = problems(config)
+    assert line.startswith("config/north-somerset.yaml: timescales:") and "needs a deadline" in line

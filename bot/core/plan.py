@@ -7,7 +7,7 @@ fields it does not mention (`deadline_out_of_hours`, `chair`, follow-up `applies
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .conditions import Facts, holds
@@ -138,8 +138,10 @@ def meeting_deadline(profile: Profile, facts: Facts, decided_at: datetime) -> tu
     if not matched:
         default = profile.timescales.default
         matched = [MatchedRule(default, cal.deadline(default.timescale, decided_at))]
+    # Compare instants in UTC: in October's repeated hour, two London times with the same
+    # wall clock compare equal however far apart they are.
     order = {id(m): i for i, m in enumerate(matched)}
-    matched.sort(key=lambda m: (m.deadline, order[id(m)]))
+    matched.sort(key=lambda m: (m.deadline.astimezone(timezone.utc), order[id(m)]))
     return matched[0].rule, matched[0].deadline, matched
 
 

@@ -79,6 +79,14 @@ class Timescales(Strict):
     default: DefaultTimescale
     rules: tuple[TimescaleRule, ...] = ()
 
+    @model_validator(mode="after")
+    def _meetings_have_deadlines(self) -> "Timescales":
+        # "As soon as practicable" suits minutes; a meeting about a child at risk needs a date.
+        for rule in (self.default, *self.rules):
+            if rule.timescale.kind == "as_soon_as_practicable":
+                raise ValueError(f"rule '{rule.id}': a meeting timescale needs a deadline, not as_soon_as_practicable")
+        return self
+
 
 class QuorumRole(Strict):
     role: Role

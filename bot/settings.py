@@ -1,0 +1,50 @@
+"""Every setting comes from the environment (documented in README.md); the defaults run the
+bot locally with no accounts: 127.0.0.1:3978, embedded SQLite, Bot Framework auth off."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 3978
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'stratbot.sqlite3'}"
+    config_dir: Path = ROOT / "config"
+    app_id: str = ""
+    app_password: str = ""
+    app_tenant_id: str = ""
+    app_type: str = "MultiTenant"
+    worker_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    delivery_poll_seconds: float = 2.0
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.app_id)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+        return cls(
+            host=env.get("HOST", defaults.host),
+            port=int(env.get("PORT", defaults.port)),
+            database_url=env.get("DATABASE_URL") or defaults.database_url,
+            config_dir=Path(env.get("STRATBOT_CONFIG_DIR") or defaults.config_dir),
+            app_id=env.get("MicrosoftAppId", ""),
+            app_password=env.get("MicrosoftAppPassword", ""),
+            app_tenant_id=env.get("MicrosoftAppTenantId", ""),
+            app_type=env.get("MicrosoftAppType", defaults.app_type),
+            delivery_poll_seconds=float(env.get("STRATBOT_DELIVERY_POLL_SECONDS", defaults.delivery_poll_seconds)),
+        )
+
+    # The attribute names ConfigurationBotFrameworkAuthentication reads.
+    def botframework_config(self) -> object:
+        return type("BotFrameworkConfig", (), {
+            "APP_ID": self.app_id, "APP_PASSWORD": self.app_password,
+            "APP_TENANTID": self.app_tenant_id, "APP_TYPE": self.app_type,
+        })()
