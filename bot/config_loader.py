@@ -106,6 +106,7 @@ def load_profiles(root: Path | None = None) -> dict[str, Profile]:
             problems += e.problems
         else:
             profiles[profile.id] = profile
+    problems = list(dict.fromkeys(problems))  # a broken shared fragment is reported once
     if not profiles and not problems:
         problems.append(f"{root}: no area profiles (*.yaml) found")
     if problems:

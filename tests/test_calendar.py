@@ -521,3 +521,15 @@ def test_a_calendar_with_no_working_days_left_is_an_error_not_a_hang() -> None:
 ])
 def test_describe(timescale: Timescale, text: str) -> None:
     assert timescale.describe() == text
+
+
+def test_next_office_opening_is_the_first_opening_after_the_instant():
+    """Bristol's out-of-hours record is due 'before the start of the next working day'."""
+    from bot.core.calendar import AreaCalendar as _Cal, Timescale as _Ts
+    cal, ts = _Cal(), _Ts("next_office_opening")
+    iso_ = lambda s: datetime.fromisoformat(s)
+    assert cal.deadline(ts, iso_("2026-11-25T02:00:00+00:00")).isoformat() == "2026-11-25T09:00:00+00:00"  # Wed small hours
+    assert cal.deadline(ts, iso_("2026-11-24T20:00:00+00:00")).isoformat() == "2026-11-25T09:00:00+00:00"  # Tue evening
+    assert cal.deadline(ts, iso_("2026-11-25T09:00:00+00:00")).isoformat() == "2026-11-26T09:00:00+00:00"  # at opening: the next
+    assert cal.deadline(ts, iso_("2026-12-24T18:00:00+00:00")).isoformat() == "2026-12-29T09:00:00+00:00"  # Christmas
+    assert cal.deadline(ts, iso_("2026-03-28T23:00:00+00:00")).isoformat() == "2026-03-30T09:00:00+01:00"  # clocks go forward

@@ -9,6 +9,8 @@ The exact meaning of each timescale is a contract (shared/spec/plan.md, "Time"):
     working_days: N         office close on the N-th working day after t's local day
                             (t's own day is never counted)
     next_working_day_start  office opening on the first working day after t's local day
+    next_office_opening     the first office opening after t (a meeting at 02:00 on a Wednesday:
+                            09:00 that Wednesday); "before the start of the next working day"
     as_soon_as_practicable  no fixed deadline (the protocol sets none); `deadline` is None
 
 Office hours are the half-open interval [open, close): 17:00:00 itself is out of hours.
@@ -25,7 +27,7 @@ import holidays
 
 TimescaleKind = Literal[
     "hours", "same_day", "same_working_day", "working_days",
-    "next_working_day_start", "as_soon_as_practicable",
+    "next_working_day_start", "next_office_opening", "as_soon_as_practicable",
 ]
 COUNTED_KINDS = ("hours", "working_days")
 END_OF_DAY = time(23, 59, 59)
@@ -51,7 +53,8 @@ class Timescale:
         return {
             "same_day": "the same day",
             "same_working_day": "the same working day",
-            "next_working_day_start": "before the next working day starts",
+            "next_working_day_start": "by the start of the next working day",
+            "next_office_opening": "before the next working day starts",
             "as_soon_as_practicable": "as soon as practicable",
         }[self.kind]
 
@@ -134,6 +137,11 @@ class AreaCalendar:
             return self.at(self.add_working_days(lt.date(), timescale.n), self.office_close)
         if kind == "next_working_day_start":
             return self.at(self.next_working_day(lt.date()), self.office_open)
+        if kind == "next_office_opening":
+            today = lt.date()
+            if self.is_working_day(today) and lt.time() < self.office_open:
+                return self.at(today, self.office_open)
+            return self.at(self.next_working_day(today), self.office_open)
         if kind == "as_soon_as_practicable":
             return None
         raise ValueError(f"unknown timescale kind {kind!r}")

@@ -48,9 +48,10 @@ def parse_timescale(v: object) -> Timescale:
     if isinstance(v, str):
         if v in ("hours", "working_days"):
             raise ValueError(f"'{v}' needs a count, e.g. {{{v}: 3}}")
-        if v not in ("same_day", "same_working_day", "next_working_day_start", "as_soon_as_practicable"):
+        if v not in ("same_day", "same_working_day", "next_working_day_start", "next_office_opening",
+                     "as_soon_as_practicable"):
             raise ValueError(
-                f"unknown timescale '{v}'; expected same_day, same_working_day, next_working_day_start, "
+                f"unknown timescale '{v}'; expected same_day, same_working_day, next_working_day_start, next_office_opening, "
                 "as_soon_as_practicable, {hours: H} or {working_days: N}"
             )
         return Timescale(v)

@@ -30,7 +30,7 @@ def parse_instant(v: Any) -> datetime:
 
 class Child(Strict):
     ref: str = Field(min_length=1, max_length=100)
-    age: int | None = Field(default=None, ge=0, le=25)
+    age: int | None = Field(default=None, ge=0)
     unborn: bool = False
     education: Education = "none"
     inpatient: Inpatient = "none"

@@ -121,6 +121,8 @@ class ConnectorEmulator:
         self.app.router.add_post("/v3/conversations", self._create)
         self.app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
         self.app.router.add_put("/v3/conversations/{conversation_id}/activities/{activity_id}", self._update)
+        # ReplyToActivity: botbuilder answers a user's message in its own conversation this way.
+        self.app.router.add_post("/v3/conversations/{conversation_id}/activities/{activity_id}", self._send)
         self.app.router.add_get("/_emulator/requests", self._dump)
 
     # -- scripting ------------------------------------------------------------------------

@@ -1,0 +1,74 @@
+"""The web service: an aiohttp app factory with cleanup contexts and no globals.
+
+POST /api/messages  Bot Framework activities from Teams (JWT-authenticated when an app id is set)
+GET  /healthz       liveness and database check
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from .settings import Settings
+
+log = logging.getLogger("bot")
+
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def bad_request(message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Check what botbuilder would turn into a 500 (no JSON content type, malformed JSON, no
+    activity type) and answer it plainly; then hand the activity to the adapter."""
+    if "application/json" not in request.headers.get("Content-Type", ""):
+        return bad_request("expected Content-Type: application/json", 415)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return bad_request("the body is not valid JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
+        return bad_request("the body is not a Bot Framework activity (it needs a 'type')")
+    adapter, bot = request.app[ADAPTER], request.app[BOT]
+    try:
+        response = await adapter.process(request, bot)
+    except web.HTTPException:
+        raise
+    except Exception:  # never a stack trace to the caller; the log has it
+        log.exception("activity processing failed")
+        return bad_request("the bot could not process this activity", 500)
+    return response or web.Response(status=201)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    checks = request.app[HEALTH]
+    results = {name: await check() for name, check in checks.items()}
+    ok = all(results.values())
+    return web.json_response({"status": "ok" if ok else "degraded", "checks": results}, status=200 if ok else 503)
+
+
+from .wiring import ADAPTER, BOT, HEALTH, services_context  # noqa: E402  (keys defined beside the wiring)
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(services_context)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if not settings.auth_enabled:
+        log.warning("MicrosoftAppId is not set: Bot Framework authentication is OFF (local use only)")
+    log.info("database: %s", settings.database_url.split("@")[-1])
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=lambda m: log.info(m))
+    return 0

@@ -1,0 +1,872 @@
+"""Adaptive Cards for Teams: a tiny templating engine and the bot's card builders.
+
+Cards are JSON templates under `cards/` (Adaptive Cards 1.5, what Teams renders). This module
+implements the subset of Adaptive Cards Templating they use:
+
+    "${path.to.value}"      a string that is exactly one expression becomes the raw value
+                            (keeping its type); otherwise each expression is interpolated as
+                            text. A missing value renders as "".
+    "${!path}"              negation (true when the value is missing or falsy)
+    "$data": "${list}"      on an object: repeat it once per item (spliced into the parent
+                            array); on an object with a mapping: render it against that mapping
+    "$when": "${path}"      drop the element when the value is falsy
+    $root, $data, $index    the top data, the current item, the item's position
+
+Inside a repetition a path resolves against the item first, then the enclosing items, then the
+root. Anything else (functions, operators) is a template error, raised as CardTemplateError.
+
+The builders take plain values (plan dicts or dataclasses, the view dataclasses below) and
+return the card as a dict; `as_attachment` wraps one for a Teams message. Cards carry the case
+reference and children's ages, never a child's name.
+
+Every submitting action is an `Action.Execute` (Teams universal actions) with an
+`Action.Submit` fallback; both carry `data.verb` (and the Execute its own `verb`), so a handler
+reads `data["verb"]` whichever way the answer arrives.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES, ROLES
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "cards"
+UK = ZoneInfo("Europe/London")  # every area's time zone (shared/spec/plan.md, Time)
+CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MAX_CHILDREN = 4
+
+
+class CardTemplateError(Exception):
+    """A card template that cannot be loaded or rendered (names the template)."""
+
+
+# --- templating -------------------------------------------------------------------------
+
+_EXPR = re.compile(r"\$\{([^{}]*)\}")
+_PATH = re.compile(r"^(!?)\s*(\$?[A-Za-z_][A-Za-z0-9_]*(?:\.(?:\$?[A-Za-z_][A-Za-z0-9_]*|\d+))*)\s*$")
+_TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MISSING = object()
+_DROP = object()
+
+
+class _Repeat(list):
+    """The copies of an element repeated by `$data`, to be spliced into the enclosing array."""
+
+
+@dataclass(frozen=True)
+class _Scope:
+    root: Any
+    chain: tuple[Any, ...]  # innermost first
+    index: int | None = None
+
+    def enter(self, item: Any, index: int | None = None) -> "_Scope":
+        return _Scope(self.root, (item, *self.chain), index)
+
+
+@lru_cache(maxsize=None)
+def load_template(name: str, directory: Path | None = None) -> dict:
+    """The parsed template `cards/<name>.json`, read once and cached (never mutated)."""
+    directory = directory or TEMPLATE_DIR
+    if not _TEMPLATE_NAME.match(name):
+        raise CardTemplateError(f"card template name {name!r} is not valid (expected e.g. 'plan')")
+    path = directory / f"{name}.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CardTemplateError(f"card template {name!r} not found: no file {path}") from None
+    except OSError as e:
+        raise CardTemplateError(f"card template {name!r} cannot be read from {path} ({e.strerror})") from None
+    try:
+        template = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CardTemplateError(f"card template {path}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    if not isinstance(template, dict):
+        raise CardTemplateError(f"card template {path}: expected a JSON object at the top level")
+    return template
+
+
+def render(name: str, data: Mapping[str, Any], directory: Path | None = None) -> dict:
+    """Render template `name` against `data` (plain dicts, lists and scalars)."""
+    template = load_template(name, directory)
+    try:
+        card = _render(template, _Scope(data, (data,)))
+    except CardTemplateError as e:
+        raise CardTemplateError(f"card template {name!r}: {e}") from None
+    if not isinstance(card, dict):
+        raise CardTemplateError(f"card template {name!r}: the top-level card was dropped or repeated")
+    return card
+
+
+def _render(node: Any, scope: _Scope) -> Any:
+    if isinstance(node, dict):
+        return _render_object(node, scope)
+    if isinstance(node, list):
+        out: list = []
+        for child in node:
+            rendered = _render(child, scope)
+            if rendered is _DROP:
+                continue
+            if isinstance(rendered, _Repeat):
+                out.extend(rendered)
+            else:
+                out.append(rendered)
+        return out
+    if isinstance(node, str):
+        return _interpolate(node, scope)
+    return node
+
+
+def _render_object(node: dict, scope: _Scope) -> Any:
+    if "$data" in node:
+        source = node["$data"]
+        items = _evaluate_whole(source, scope) if isinstance(source, str) else source
+        body = {k: v for k, v in node.items() if k != "$data"}
+        if isinstance(items, list):
+            copies = (_render_object(body, scope.enter(item, i)) for i, item in enumerate(items))
+            return _Repeat(c for c in copies if c is not _DROP)
+        if items is _MISSING or items is None:
+            return _DROP
+        return _render_object(body, scope.enter(items))
+    if "$when" in node and not _truthy(_evaluate_whole(node["$when"], scope)):
+        return _DROP
+    out = {}
+    for key, value in node.items():
+        if key == "$when":
+            continue
+        rendered = _render(value, scope)
+        if rendered is _DROP:
+            continue
+        out[key] = list(rendered) if isinstance(rendered, _Repeat) else rendered
+    return out
+
+
+def _evaluate_whole(expr: Any, scope: _Scope) -> Any:
+    if not isinstance(expr, str):
+        raise CardTemplateError(f"expected an expression such as '${{path}}', found {expr!r}")
+    match = _EXPR.fullmatch(expr.strip())
+    if not match:
+        raise CardTemplateError(f"expected exactly one '${{...}}' expression, found {expr!r}")
+    return _evaluate(match.group(1), scope)
+
+
+def _interpolate(text: str, scope: _Scope) -> Any:
+    match = _EXPR.fullmatch(text)
+    if match:
+        value = _evaluate(match.group(1), scope)
+        return "" if value is _MISSING or value is None else value
+    if "${" not in text:
+        return text
+    return _EXPR.sub(lambda m: _as_text(_evaluate(m.group(1), scope)), text)
+
+
+def _as_text(value: Any) -> str:
+    if value is _MISSING or value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _evaluate(expr: str, scope: _Scope) -> Any:
+    match = _PATH.match(expr)
+    if not match:
+        raise CardTemplateError(
+            f"unsupported expression '${{{expr}}}': only paths (a.b.c, $root.x, $data, $index) and '!path' are supported"
+        )
+    negate, path = match.group(1) == "!", match.group(2).split(".")
+    value = _lookup(path, scope)
+    return not _truthy(value) if negate else value
+
+
+def _lookup(path: list[str], scope: _Scope) -> Any:
+    head, rest = path[0], path[1:]
+    if head == "$root":
+        value = scope.root
+    elif head == "$data":
+        value = scope.chain[0]
+    elif head == "$index":
+        value = _MISSING if scope.index is None else scope.index
+    elif head.startswith("$"):
+        raise CardTemplateError(f"unknown name '{head}' (expected $root, $data or $index)")
+    else:
+        value = next((s[head] for s in scope.chain if isinstance(s, Mapping) and head in s), _MISSING)
+    for part in rest:
+        value = _step(value, part)
+    return value
+
+
+def _step(value: Any, part: str) -> Any:
+    if isinstance(value, Mapping):
+        return value.get(part, _MISSING)
+    if isinstance(value, list) and part.isdigit():
+        i = int(part)
+        return value[i] if i < len(value) else _MISSING
+    return _MISSING
+
+
+def _truthy(value: Any) -> bool:
+    return value is not _MISSING and bool(value)
+
+
+# --- helpers shared by the builders -------------------------------------------------------
+
+def card_json(card: Mapping[str, Any]) -> str:
+    """The card as compact JSON: what is sent, and what the size limit counts."""
+    return json.dumps(card, ensure_ascii=False, separators=(",", ":"))
+
+
+def card_size(card: Mapping[str, Any]) -> int:
+    return len(card_json(card).encode("utf-8"))
+
+
+def as_attachment(card: Mapping[str, Any]) -> dict:
+    """A Bot Framework attachment (plain dict) carrying the card."""
+    return {"contentType": CONTENT_TYPE, "content": card}
+
+
+def role_name(role: str) -> str:
+    return ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
+
+
+def _instant(value: datetime | str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        raise ValueError(f"{value!r}: a time shown on a card must carry a UTC offset")
+    return value.astimezone(UK)
+
+
+def uk_time(value: datetime | str | None, *, missing: str = "") -> str:
+    """'Wednesday 25 November 2026, 17:00 (UK time)'; 23:59:59 reads as the end of the day."""
+    t = _instant(value)
+    if t is None:
+        return missing
+    day = f"{t:%A} {t.day} {t:%B %Y}"
+    if (t.hour, t.minute, t.second) == (23, 59, 59):
+        return f"the end of {day} (23:59 UK time)"
+    return f"{day}, {t:%H:%M} (UK time)"
+
+
+def _cited(rule: Any) -> dict[str, str]:
+    """{summary, source} from a citation dict, a Reason or a Cited rule."""
+    if isinstance(rule, Mapping):
+        return {"summary": str(rule.get("summary", "")), "source": str(rule.get("source", ""))}
+    return {"summary": rule.summary, "source": rule.source}
+
+
+def _plan_dict(plan: Any) -> dict:
+    return plan.to_dict() if hasattr(plan, "to_dict") else dict(plan)
+
+
+def _area_name(area_id: str) -> str:
+    return area_id.replace("-", " ").title()
+
+
+def _tidy_inputs(node: Any) -> Any:
+    """Drop empty `value`s from inputs: an input without a value is simply not prefilled."""
+    if isinstance(node, dict):
+        if str(node.get("type", "")).startswith("Input.") and node.get("value") in ("", None):
+            node.pop("value", None)
+        for v in node.values():
+            _tidy_inputs(v)
+    elif isinstance(node, list):
+        for v in node:
+            _tidy_inputs(v)
+    return node
+
+
+# --- plain-English vocabularies for the form -----------------------------------------------
+
+CONCERN_NAMES = {
+    "physical_abuse": "Physical abuse",
+    "sexual_abuse": "Sexual abuse",
+    "emotional_abuse": "Emotional abuse",
+    "neglect": "Neglect",
+    "extra_familial_harm": "Extra-familial harm (exploitation, harm outside the home)",
+    "domestic_abuse": "Domestic abuse",
+    "fabricated_induced_illness": "Fabricated or induced illness",
+}
+FLAG_MEANINGS = {  # shared/spec/plan.md, Request: flags
+    "emergency_protection": "Critical incident: emergency protection needed",
+    "immediate_action": "Immediate action required or taken by police or social care (police protection powers included)",
+    "serious_harm": "Serious physical injury or serious neglect; serious risk of harm",
+    "recent_incident": "A recent incident of alleged abuse",
+    "chronic_neglect": "Chronic neglect",
+    "historical_abuse": "Historical abuse",
+    "penetrative_sexual_abuse": "Penetrative sexual abuse",
+    "forensic_window": "Forensic evidence may be lost",
+    "unexplained_injury": "Unexplained injury: medical assessment may be needed",
+    "allegation_against_professional": "Allegation against a person in a position of trust (staff or volunteer)",
+    "organised_abuse": "Organised or complex abuse",
+    "new_referral": "A new contact or referral, not an allocated case",
+}
+EDUCATION_NAMES = {
+    "none": "None / not applicable",
+    "nursery": "Nursery",
+    "school": "School",
+    "college": "College",
+    "home_educated": "Home educated",
+    "missing": "Missing education",
+}
+INPATIENT_NAMES = {
+    "none": "Not in hospital",
+    "paediatric": "Paediatric ward",
+    "mental_health_tier4": "Tier 4 mental health unit",
+}
+assert set(CONCERN_NAMES) == set(CONCERNS) and set(FLAG_MEANINGS) == set(FLAGS)
+
+FOLLOW_UP_NAMES = {
+    "minutes_due": "Minutes shared with participants",
+    "icpc_due": "Initial child protection conference",
+    "ooh_record_due": "Out-of-hours record sent to the day team",
+    "dissent_window_end": "Last moment to challenge the decision",
+    "investigation_review_due": "Mid-point review of the investigation",
+    "review_strategy_meeting": "Review strategy meeting",
+}
+LEVEL_BADGES = {  # level -> (badge text, container style)
+    "quorum": ("Quorum", "attention"),
+    "must": ("Must", "warning"),
+    "should": ("Should", "accent"),
+}
+LEVEL_EXPLAINED = {
+    "quorum": "The meeting is not quorate without your agency.",
+    "must": "The protocol says your agency must be invited.",
+    "should": "The protocol says your agency should be invited.",
+}
+
+
+def _choices(names: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"title": title, "value": value} for value, title in names.items()]
+
+
+# --- welcome and message ---------------------------------------------------------------------
+
+def welcome_card() -> dict:
+    return render("welcome", {})
+
+
+def message_card(title: str, text: str) -> dict:
+    return render("message", {"title": title, "text": text})
+
+
+# --- request form ------------------------------------------------------------------------------
+
+FORM_FIELDS = (
+    "area", "case_ref", "children", "concerns", "flags", "referrer", "involved_services",
+    "decided_at", "meeting_at",
+)
+CHILD_FIELDS = ("included", "age", "education", "inpatient", "hospital_services", "unborn")
+FORM_DEFAULT_MESSAGES = {
+    "area": "Choose the area.",
+    "case_ref": "Enter the case reference (never a child's name).",
+    "decided_date": "Enter the date the decision was made.",
+    "decided_time": "Enter the time the decision was made (UK time).",
+    "meeting_date": "Enter a valid date.",
+    "meeting_time": "Enter a valid time (UK time).",
+    "age": "Enter an age from 0 to 25, or leave it blank.",
+}
+
+
+def child_field(n: int, name: str) -> str:
+    """The form input id of a child's field; n counts from 1 ('child1_age')."""
+    return f"child{n}_{name}"
+
+
+def request_form_card(
+    areas: Sequence[tuple[str, str]],
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> dict:
+    """The strategy-meeting request form, prefilled with `values` (form input ids) and showing
+    `errors` (form field -> message; keys that are not fields show at the top)."""
+    values, errors = dict(values or {}), dict(errors or {})
+    known = set(FORM_FIELDS) | {
+        child_field(n, f) for n in range(1, MAX_CHILDREN + 1) for f in CHILD_FIELDS
+    } | {"decided_date", "decided_time", "meeting_date", "meeting_time"}
+    general = [msg for key, msg in errors.items() if key not in known]
+
+    def value(key: str) -> str:
+        v = values.get(key)
+        if v is None:
+            return ""
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (list, tuple)):
+            return ",".join(str(x) for x in v)
+        return str(v)
+
+    def message(key: str, default_key: str | None = None) -> str:
+        return errors.get(key) or FORM_DEFAULT_MESSAGES.get(default_key or key, "Check this field.")
+
+    children = []
+    for n in range(1, MAX_CHILDREN + 1):
+        row = {f: value(child_field(n, f)) for f in CHILD_FIELDS}
+        row.update(
+            n=n,
+            age=int(row["age"]) if row["age"].isdigit() else "",  # Input.Number takes a number
+            heading=f"Child {n}" if n == 1 else f"Child {n} (only if there is another child)",
+            optional=n > 1,
+            education=row["education"] or "none",
+            inpatient=row["inpatient"] or "none",
+            hospital_services=row["hospital_services"] or "false",
+            unborn=row["unborn"] or "false",
+            included=row["included"] or "false",
+            age_message=message(child_field(n, "age"), "age"),
+            errors={f: errors.get(child_field(n, f), "") for f in CHILD_FIELDS},
+        )
+        children.append(row)
+
+    data = {
+        "areas": [{"id": a, "name": name} for a, name in areas],
+        "values": {k: value(k) for k in (
+            "area", "case_ref", "concerns", "flags", "referrer", "involved_services",
+            "decided_date", "decided_time", "meeting_date", "meeting_time",
+        )},
+        "errors": {**{k: errors.get(k, "") for k in known}, "general": " ".join(general)},
+        "messages": {k: message(k) for k in ("area", "case_ref", "decided_date", "decided_time", "meeting_date", "meeting_time")},
+        "children": children,
+        "concern_choices": _choices(CONCERN_NAMES),
+        "flag_choices": _choices(FLAG_MEANINGS),
+        "role_choices": _choices(ROLE_NAMES),
+        "education_choices": _choices(EDUCATION_NAMES),
+        "inpatient_choices": _choices(INPATIENT_NAMES),
+    }
+    data["errors"]["decided_at"] = " ".join(filter(None, (errors.get("decided_at"), errors.get("decided_date"), errors.get("decided_time"))))
+    data["errors"]["meeting_at"] = " ".join(filter(None, (errors.get("meeting_at"), errors.get("meeting_date"), errors.get("meeting_time"))))
+    return _tidy_inputs(render("request_form", data))
+
+
+def _uk_instant(day: str, clock: str, label: str, problems: dict[str, str]) -> str | None:
+    """UK local date + time from the form -> ISO 8601 with the offset in force then."""
+    try:
+        d = date.fromisoformat(day.strip())
+        c = time.fromisoformat(clock.strip())
+    except ValueError:
+        problems[label] = "Enter a date (YYYY-MM-DD) and a time (HH:MM), UK time."
+        return None
+    return datetime.combine(d, c, tzinfo=UK).isoformat(timespec="seconds")
+
+
+def read_request_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The submitted form (input id -> string) as a plan request (shared/spec/plan.md) plus
+    the problems the form itself can see (form field -> message). Validate the request with
+    bot.core.request.parse_request and map its problems with `form_errors`."""
+    problems: dict[str, str] = {}
+
+    def text(key: str) -> str:
+        v = form.get(key)
+        return "" if v is None else str(v).strip()
+
+    def many(key: str) -> list[str]:
+        v = form.get(key)
+        items = v if isinstance(v, (list, tuple)) else text(key).split(",")
+        return [str(x).strip() for x in items if str(x).strip()]
+
+    def flag(key: str) -> bool:
+        return text(key).lower() in ("true", "on", "1", "yes")
+
+    children = []
+    for n in range(1, MAX_CHILDREN + 1):
+        if n > 1 and not flag(child_field(n, "included")):
+            continue
+        age_text = text(child_field(n, "age"))
+        age: int | None = None
+        if age_text:
+            try:
+                age = int(float(age_text))
+            except ValueError:
+                problems[child_field(n, "age")] = "Enter the age as a number of years, or leave it blank."
+        children.append({
+            "ref": f"child{n}",  # a position, never a name
+            "age": age,
+            "unborn": flag(child_field(n, "unborn")),
+            "education": text(child_field(n, "education")) or "none",
+            "inpatient": text(child_field(n, "inpatient")) or "none",
+            "hospital_services": flag(child_field(n, "hospital_services")),
+        })
+    request: dict[str, Any] = {
+        "area": text("area"),
+        "case_ref": text("case_ref") or None,
+        "children": children,
+        "concerns": many("concerns"),
+        "flags": many("flags"),
+        "referrer": text("referrer") or None,
+        "involved_services": many("involved_services"),
+    }
+    if not request["area"]:
+        problems["area"] = FORM_DEFAULT_MESSAGES["area"]
+    if not request["case_ref"]:
+        problems["case_ref"] = FORM_DEFAULT_MESSAGES["case_ref"]
+    if text("decided_date") and text("decided_time"):
+        request["decided_at"] = _uk_instant(text("decided_date"), text("decided_time"), "decided_at", problems)
+    else:
+        problems["decided_at"] = "Enter the date and time the decision was made (UK time)."
+    if text("meeting_date") or text("meeting_time"):
+        if text("meeting_date") and text("meeting_time"):
+            request["meeting_at"] = _uk_instant(text("meeting_date"), text("meeting_time"), "meeting_at", problems)
+        else:
+            problems["meeting_at"] = "Give both a date and a time for the proposed meeting, or neither."
+    return {k: v for k, v in request.items() if v is not None}, problems
+
+
+_PROBLEM = re.compile(r"^(?P<field>[A-Za-z_]+)(?:\[(?P<index>\d+)\])?(?:\.(?P<sub>[A-Za-z_]+))?: (?P<message>.*)$")
+
+
+def form_errors(problems: Sequence[str]) -> dict[str, str]:
+    """Map request problems ('children[0].age: ...', RequestInvalid.problems) to form fields;
+    a problem naming no form field goes under '_form' (shown at the top of the form)."""
+    out: dict[str, str] = {}
+    for line in problems:
+        m = _PROBLEM.match(line)
+        key, message = "_form", line
+        if m:
+            name, index, sub, message = m["field"], m["index"], m["sub"], m["message"]
+            if name == "children" and index is not None and sub in CHILD_FIELDS and int(index) < MAX_CHILDREN:
+                key = child_field(int(index) + 1, sub)
+            elif name in FORM_FIELDS:
+                key = name
+            else:
+                message = line
+        out[key] = f"{out[key]} {message}" if key in out else message
+    return out
+
+
+# --- plan card ------------------------------------------------------------------------------------
+
+def _local_parts(value: datetime | str | None) -> tuple[str, str]:
+    t = _instant(value)
+    return ("", "") if t is None else (t.date().isoformat(), f"{t:%H:%M}")
+
+
+def _follow_up_row(f: Mapping[str, Any]) -> dict[str, str]:
+    applies = f.get("applies_if")
+    condition = ""
+    if applies:
+        condition = "if a section 47 enquiry goes ahead" if applies == "s47_enquiry" else f"if {applies.replace('_', ' ')}"
+    return {
+        "name": FOLLOW_UP_NAMES.get(f["kind"], f["kind"].replace("_", " ").capitalize()),
+        "due": uk_time(f.get("due")) or str(f.get("timescale") or "as soon as practicable"),
+        "condition": condition,
+        **_cited(f["rule"]),
+    }
+
+
+def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | None = None) -> dict:
+    """The plan for the requester to check: deadline, quorum, invitees, follow-ups; actions
+    `plan_confirm_time` (meeting_date, meeting_time inputs) and `plan_send`."""
+    p = _plan_dict(plan)
+    meeting_date, meeting_time = _local_parts(p.get("meeting_at"))
+    warnings = []
+    if p.get("out_of_hours"):
+        warnings.append("The decision was made out of hours: this is the Emergency Duty Team's time.")
+    if p.get("deadline_out_of_hours"):
+        warnings.append("The deadline falls out of office hours: unless the meeting can be held in office "
+                        "hours before then, it takes place out of hours, with the Emergency Duty Team.")
+    winner = p["deadline_rule"]
+    others = [
+        {"summary": m["summary"], "source": m["source"],
+         "deadline": f"By {uk_time(m['deadline'])}." if m.get("deadline") else "No fixed deadline."}
+        for m in p.get("matched_rules", []) if m.get("id") != winner.get("id")
+    ]
+    invitees = []
+    for inv in p["invitees"]:
+        badge, style = LEVEL_BADGES.get(inv["level"], (inv["level"].capitalize(), "default"))
+        invitees.append({
+            "name": role_name(inv["role"]), "badge": badge, "style": style,
+            "reasons": [_cited(r) for r in inv.get("reasons", [])],
+        })
+    data = {
+        "case_ref": case_ref,
+        "meeting_id": meeting_id,
+        "area_name": area_name or _area_name(p["area"]),
+        "decided": uk_time(p.get("decided_at")),
+        "deadline": (f"Meet by {uk_time(p['meeting_deadline'])}" if p.get("meeting_deadline")
+                     else "Meet as soon as practicable (the protocol sets no fixed deadline)"),
+        "deadline_rule": _cited(winner),
+        "other_rules": others,
+        "warnings": warnings,
+        "chair": _cited(p["chair"]) if p.get("chair") else None,
+        "quorum": ", ".join(role_name(r) for r in p.get("quorum", [])),
+        "invitees": invitees,
+        "follow_ups": [_follow_up_row(f) for f in p.get("follow_ups") or []],
+        "meeting": uk_time(p.get("meeting_at"), missing="not set yet"),
+        "meeting_date": meeting_date,
+        "meeting_time": meeting_time,
+    }
+    return _tidy_inputs(render("plan", data))
+
+
+# --- invitations -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PreparationView:
+    items: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """One agency's invitation. `reasons` are citations ({summary, source} or Reason)."""
+
+    invitation_id: str
+    case_ref: str
+    area_name: str
+    role: str
+    level: str
+    chair_name: str
+    reasons: Sequence[Any] = ()
+    preparation: Sequence[PreparationView] = ()
+    meeting_at: datetime | str | None = None
+    meeting_deadline: datetime | str | None = None
+    join_url: str | None = None
+
+    @classmethod
+    def for_role(
+        cls, invitation_id: str, plan: Any, profile: Any, role: str, *, case_ref: str, chair_name: str,
+        meeting_at: datetime | str | None = None, join_url: str | None = None,
+    ) -> "InvitationView":
+        """The invitation for `role` in `plan`, with what `profile` says that agency must bring."""
+        p = _plan_dict(plan)
+        invitee = next((i for i in p["invitees"] if i["role"] == role), None)
+        if invitee is None:
+            raise ValueError(f"the plan does not invite {role!r}")
+        return cls(
+            invitation_id=invitation_id, case_ref=case_ref, area_name=profile.name, role=role,
+            level=invitee["level"], chair_name=chair_name,
+            reasons=tuple(_cited(r) for r in invitee["reasons"]),
+            preparation=tuple(PreparationView(tuple(g.items), g.source) for g in profile.preparation_for(role)),
+            meeting_at=meeting_at or p.get("meeting_at"), meeting_deadline=p.get("meeting_deadline"),
+            join_url=join_url,
+        )
+
+
+def _invitation_data(view: InvitationView) -> dict[str, Any]:
+    return {
+        "invitation_id": view.invitation_id,
+        "case_ref": view.case_ref,
+        "area_name": view.area_name,
+        "role_name": role_name(view.role),
+        "level_text": LEVEL_EXPLAINED.get(view.level, ""),
+        "meeting": uk_time(view.meeting_at, missing="Time to be confirmed"),
+        "deadline": "" if view.meeting_at else uk_time(view.meeting_deadline),
+        "join_url": view.join_url or "",
+        "chair_name": view.chair_name,
+        "reasons": [_cited(r) for r in view.reasons],
+        "preparation": [{"items": list(g.items), "source": g.source} for g in view.preparation],
+    }
+
+
+def invitation_card(meeting: InvitationView) -> dict:
+    """Actions (data carries invitation_id): invite_accept; invite_decline (decline_reason);
+    invite_nominate (nominee_name, nominee_email); invite_written (written_information)."""
+    return render("invitation", _invitation_data(meeting))
+
+
+RESPONSES = {  # response -> (heading, colour)
+    "accepted": ("You accepted: you will attend.", "good"),
+    "declined": ("You declined.", "attention"),
+    "nominated": ("You nominated a colleague to attend.", "accent"),
+    "written": ("You will not attend and are sending information in writing.", "warning"),
+}
+_VERB_RESPONSES = {"invite_accept": "accepted", "invite_decline": "declined", "invite_nominate": "nominated", "invite_written": "written"}
+
+
+def invitation_answered_card(
+    view: InvitationView, response: str, detail: Mapping[str, Any] | str | None = None,
+    *, answered_at: datetime | str | None = None,
+) -> dict:
+    """The invitation after its answer: what was answered and when, and `invite_reopen`.
+
+    `response` is accepted / declined / nominated / written (or the verb that gave it);
+    `detail` the decline reason, {nominee_name, nominee_email}, or the written information
+    (which is never echoed back: it may name children)."""
+    response = _VERB_RESPONSES.get(response, response)
+    if response not in RESPONSES:
+        raise ValueError(f"unknown response {response!r}; expected one of {', '.join(RESPONSES)}")
+    heading, colour = RESPONSES[response]
+    info = dict(detail) if isinstance(detail, Mapping) else {}
+    text = detail if isinstance(detail, str) else ""
+    lines = []
+    if response == "declined":
+        reason = info.get("decline_reason") or text
+        if reason:
+            lines.append(f"Reason given: {_clip(str(reason))}")
+    elif response == "nominated":
+        name, email = info.get("nominee_name", ""), info.get("nominee_email", "")
+        who = " ".join(filter(None, (name, f"({email})" if email else "")))
+        if who:
+            lines.append(f"Invited in your place: {who}. They have been sent this invitation.")
+    elif response == "written":
+        lines.append("Your information was passed to the chair, who will share it at the meeting.")
+    data = _invitation_data(view)
+    data["answer"] = {
+        "heading": heading,
+        "colour": colour,
+        "lines": lines,
+        "when": f"Answered {uk_time(answered_at)}" if answered_at else "",
+        "join": response == "accepted" and bool(view.join_url),
+    }
+    return render("invitation_answered", data)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- chair's status card ------------------------------------------------------------------------
+
+WAITING, ACCEPTED, DECLINED, NOMINATED, WRITTEN = ANSWER_STATES = ("waiting", "accepted", "declined", "nominated", "written")
+DELIVERY_FAILURES = {
+    "blocked": "the bot is blocked",
+    "not_installed": "the app is not installed",
+    "not_found": "no Teams account was found",
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One invitee and where their invitation stands."""
+
+    role: str
+    level: str
+    state: str = WAITING  # waiting / accepted / declined / nominated / written
+    name: str | None = None  # who accepted, or the contact invited
+    detail: str | None = None  # decline reason, nominee's name
+    delivery_failure: str | None = None  # blocked / not_installed / not_found / free text
+    email: str | None = None
+    phone: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in ANSWER_STATES:
+            raise ValueError(f"unknown answer state {self.state!r}; expected one of {', '.join(ANSWER_STATES)}")
+
+
+@dataclass(frozen=True)
+class StatusView:
+    meeting_id: str
+    case_ref: str
+    area_name: str
+    quorum: Sequence[str]
+    answers: Sequence[Answer]
+    escalation: Any  # {summary, source} or the profile's Cited rule
+    filled_by: Mapping[str, Sequence[str]] = field(default_factory=dict)  # quorum role -> roles that fill it
+    meeting_at: datetime | str | None = None
+
+    @staticmethod
+    def filled_by_of(profile: Any) -> dict[str, tuple[str, ...]]:
+        return {q.role: tuple(q.filled_by) for q in profile.quorum.roles}
+
+
+@dataclass(frozen=True)
+class QuorumSlot:
+    role: str
+    state: str  # accepted / waiting / declined / unreachable / not_invited
+    by: Answer | None
+
+
+def quorum_slots(view: StatusView) -> list[QuorumSlot]:
+    """Each quorum role: filled by an acceptance from any role that may fill it, else still
+    waiting on one, else declined (or unreachable, or nobody invited): escalate."""
+    slots = []
+    for role in view.quorum:
+        fillers = set(view.filled_by.get(role, ())) | {role}
+        mine = [a for a in view.answers if a.role in fillers]
+        accepted = next((a for a in mine if a.state == ACCEPTED), None)
+        pending = [a for a in mine if a.state in (WAITING, NOMINATED)]
+        reachable = [a for a in pending if not a.delivery_failure]
+        if accepted:
+            slots.append(QuorumSlot(role, "accepted", accepted))
+        elif reachable:
+            slots.append(QuorumSlot(role, "waiting", reachable[0]))
+        elif pending:
+            slots.append(QuorumSlot(role, "unreachable", pending[0]))
+        elif mine:
+            slots.append(QuorumSlot(role, "declined", mine[0]))
+        else:
+            slots.append(QuorumSlot(role, "not_invited", None))
+    return slots
+
+
+def is_quorate(view: StatusView) -> bool:
+    return all(s.state == "accepted" for s in quorum_slots(view))
+
+
+def _answer_text(a: Answer) -> tuple[str, str]:
+    if a.state == ACCEPTED:
+        return f"Accepted by {a.name or 'their representative'}", "Good"
+    if a.state == DECLINED:
+        return "Declined" + (f": {_clip(a.detail, 200)}" if a.detail else ""), "Attention"
+    if a.state == NOMINATED:
+        return f"Nominated {a.detail or 'a colleague'}: waiting for their answer", "Warning"
+    if a.state == WRITTEN:
+        return "Not attending: sending information in writing", "Warning"
+    return "Waiting", "Default"
+
+
+def chair_status_card(view: StatusView) -> dict:
+    """Live quoracy for the chair; action `status_refresh` (meeting_id)."""
+    escalation = _cited(view.escalation)
+    slots = quorum_slots(view)
+    rows = []
+    for slot in slots:
+        if slot.state == "accepted":
+            text, colour = f"Accepted by {slot.by.name or 'their representative'}", "Good"
+            if slot.by.role != slot.role:
+                text += f" ({role_name(slot.by.role)})"
+        elif slot.state == "waiting":
+            text, colour = _answer_text(slot.by)
+            if slot.by.state == WAITING:
+                text = "Waiting" + (f" for {slot.by.name}" if slot.by.name else "")
+        elif slot.state == "unreachable":
+            text, colour = "Could not be reached in Teams: escalate", "Attention"
+        elif slot.state == "declined":
+            text, colour = (_answer_text(slot.by)[0] if slot.by.state != DECLINED else "Declined") + " — escalate", "Attention"
+        else:
+            text, colour = "Nobody invited — escalate", "Attention"
+        rows.append({
+            "name": role_name(slot.role), "status": text, "colour": colour,
+            "escalate": slot.state in ("declined", "unreachable", "not_invited"),
+            "reason": slot.by.detail if slot.by and slot.by.state == DECLINED and slot.by.detail else "",
+        })
+    quorum_answers = {id(s.by) for s in slots if s.by is not None}
+    others = []
+    for a in view.answers:
+        if a.role in view.quorum or id(a) in quorum_answers:
+            continue
+        text, colour = _answer_text(a)
+        badge, _ = LEVEL_BADGES.get(a.level, (a.level.capitalize(), "default"))
+        others.append({"name": role_name(a.role), "badge": badge, "status": text, "colour": colour})
+    failures = [
+        {
+            "name": role_name(a.role),
+            "text": (f"{a.name + ' ' if a.name else ''}could not be reached in Teams: "
+                     f"{DELIVERY_FAILURES.get(a.delivery_failure, a.delivery_failure)} — "
+                     f"email {a.email or 'unknown'}, phone {a.phone or 'unknown'}"),
+        }
+        for a in view.answers if a.delivery_failure
+    ]
+    filled = sum(s.state == "accepted" for s in slots)
+    quorate = filled == len(slots)  # is_quorate(view), without working the slots out twice
+    data = {
+        "meeting_id": view.meeting_id,
+        "case_ref": view.case_ref,
+        "area_name": view.area_name,
+        "meeting": uk_time(view.meeting_at, missing="Time to be confirmed"),
+        "header": "Quorate" if quorate else "Not yet quorate",
+        "header_style": "good" if quorate else "attention",
+        "count": f"{filled} of {len(slots)} quorum roles filled",
+        "quorum": rows,
+        "escalation": escalation,
+        "others": others,
+        "failures": failures,
+    }
+    return render("chair_status", data)

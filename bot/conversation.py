@@ -1,0 +1,383 @@
+"""The service layer: what the bot does for the people who talk to it.
+
+Plain values in (`Actor`, a verb, the card's data), plain values out (`Reply`: a card or a
+text). No botbuilder types: the Teams adapter translates. Database calls are synchronous
+SQLAlchemy, run in a worker thread so the event loop keeps serving other users.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Protocol
+
+from . import cards
+from .adapters.db.repository import InvitationRecord, MeetingRecord, NewInvitation, Repository
+from .core.plan import make_plan
+from .core.profile import Profile
+from .core.request import RequestInvalid, parse_request
+from .directory import Directory, resolve
+
+log = logging.getLogger(__name__)
+
+START_WORDS = {"new", "request", "new request", "start", "strategy meeting", "new meeting"}
+RESPONSE_OF_VERB = {"invite_accept": "accepted", "invite_decline": "declined",
+                    "invite_nominate": "nominated", "invite_written": "written"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is talking to the bot, and where to reach them again."""
+
+    aad_object_id: str | None
+    user_id: str
+    name: str
+    tenant_id: str | None
+    service_url: str
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    card: dict | None = None
+    text: str | None = None
+    replace: bool = False  # the card replaces the one whose button was pressed
+    messages: tuple["Reply", ...] = ()  # further messages to the same person
+
+
+class Messenger(Protocol):
+    """Proactive messages (the Bot Connector client behind it)."""
+
+    async def open_conversation(self, service_url: str, tenant_id: str | None, user_id: str) -> str: ...
+    async def send_card(self, service_url: str, conversation_id: str, card: dict, tenant_id: str | None) -> str: ...
+    async def update_card(self, service_url: str, conversation_id: str, activity_id: str, card: dict,
+                          tenant_id: str | None) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class ConversationService:
+    profiles: dict[str, Profile]
+    directories: dict[str, Directory]
+    repo: Repository
+    messenger: Messenger
+    clock: Callable[[], datetime] = utcnow
+    wake_delivery: Callable[[], None] = lambda: None
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    # --- plumbing -----------------------------------------------------------------------
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _lock(self, meeting_id: str) -> asyncio.Lock:
+        # Serialises this process's updates of one chair card; the database guards replicas.
+        return self._locks.setdefault(meeting_id, asyncio.Lock())
+
+    def _areas(self) -> list[tuple[str, str]]:
+        return sorted(((p.id, p.name) for p in self.profiles.values()), key=lambda a: a[1])
+
+    async def _remember(self, actor: Actor) -> None:
+        if actor.aad_object_id and actor.tenant_id and actor.service_url:
+            await self._db(self.repo.upsert_user, aad_object_id=actor.aad_object_id, teams_user_id=actor.user_id,
+                           name=actor.name, tenant_id=actor.tenant_id, service_url=actor.service_url,
+                           conversation_id=actor.conversation_id or None)
+
+    # --- entry points -----------------------------------------------------------------------
+    async def welcome(self, actor: Actor) -> Reply:
+        await self._remember(actor)
+        return Reply(card=cards.welcome_card())
+
+    async def message(self, actor: Actor, text: str) -> Reply:
+        await self._remember(actor)
+        if text.strip().lower() in START_WORDS:
+            return Reply(card=cards.request_form_card(self._areas()))
+        return Reply(card=cards.welcome_card())
+
+    async def card_action(self, actor: Actor, verb: str, data: dict[str, Any]) -> Reply:
+        handler: Callable[[Actor, dict], Awaitable[Reply]] | None = {
+            "request_new": self._request_new, "request_start": self._request_new,
+            "request_submit": self._request_submit,
+            "plan_confirm_time": self._plan_confirm_time,
+            "plan_send": self._plan_send,
+            "invite_accept": self._respond, "invite_decline": self._respond,
+            "invite_nominate": self._respond, "invite_written": self._respond,
+            "invite_reopen": self._reopen,
+            "status_refresh": self._status_refresh,
+        }.get(verb)
+        if handler is None:
+            return Reply(text=f"Sorry, I don't know the action '{verb[:40]}'. Type 'new' to request a strategy meeting.")
+        if not actor.aad_object_id:
+            return Reply(text="I could not tell who you are (no Entra ID object id came with the message), so I changed nothing.")
+        await self._remember(actor)
+        return await handler(actor, {**data, "verb": verb})
+
+    # --- the request and the plan ------------------------------------------------------------
+    async def _request_new(self, actor: Actor, data: dict) -> Reply:
+        return Reply(card=cards.request_form_card(self._areas()))
+
+    async def _request_submit(self, actor: Actor, data: dict) -> Reply:
+        request_data, form_problems = cards.read_request_form(data)
+        try:
+            request = parse_request(request_data, set(self.profiles))
+        except RequestInvalid as e:
+            errors = {**cards.form_errors(e.problems), **form_problems}
+            return Reply(card=cards.request_form_card(self._areas(), values=data, errors=errors), replace=True)
+        if form_problems:
+            return Reply(card=cards.request_form_card(self._areas(), values=data, errors=form_problems), replace=True)
+        profile = self.profiles[request.area]
+        plan = make_plan(request, profile)
+        meeting = await self._db(
+            self.repo.create_meeting, area=request.area, case_ref=request.case_ref,
+            requester_aad_id=actor.aad_object_id, chair_aad_id=actor.aad_object_id, chair_name=actor.name,
+            request=request.model_dump(mode="json", exclude_none=True), plan=plan.to_dict(),
+            deadline=plan.meeting_deadline, meeting_at=plan.meeting_at,
+            chair_conversation_id=actor.conversation_id, chair_service_url=actor.service_url,
+            chair_tenant_id=actor.tenant_id,
+        )
+        await self._db(self.repo.add_event, meeting.id, "requested", actor_aad_id=actor.aad_object_id,
+                       detail={"deadline": plan.to_dict()["meeting_deadline"], "rule": plan.deadline_rule.id})
+        return Reply(card=cards.plan_card(plan.to_dict(), request.case_ref or "", meeting.id, area_name=profile.name),
+                     replace=True)
+
+    async def _chair_meeting(self, actor: Actor, data: dict) -> MeetingRecord | Reply:
+        meeting_id = str(data.get("meeting_id") or "")
+        meeting = await self._db(self.repo.get_meeting, meeting_id) if meeting_id else None
+        if meeting is None:
+            return Reply(text="I can't find that meeting request any more. Type 'new' to start again.")
+        if meeting.chair_aad_id != actor.aad_object_id:
+            return Reply(text=f"Only the chair ({meeting.chair_name}) can manage this meeting; nothing was changed.")
+        return meeting
+
+    async def _plan_confirm_time(self, actor: Actor, data: dict) -> Reply:
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        request_data = dict(meeting.request)
+        problems: dict[str, str] = {}
+        when = _meeting_time(data, problems)
+        if problems or when is None:
+            return Reply(text=" ".join(problems.values()) or "Enter the meeting date and time (UK time).")
+        request_data["meeting_at"] = when
+        profile = self.profiles[meeting.area]
+        request = parse_request(request_data, set(self.profiles))
+        plan = make_plan(request, profile)
+        if plan.meeting_at and plan.meeting_at > plan.meeting_deadline:
+            late = f"Note: {cards.uk_time(plan.meeting_at)} is after the deadline {cards.uk_time(plan.meeting_deadline)} ({plan.deadline_rule.source})."
+        else:
+            late = None
+        await self._db(self.repo.update_meeting_fields, meeting.id, request=request.model_dump(mode="json", exclude_none=True),
+                       plan=plan.to_dict(), meeting_at=plan.meeting_at)
+        await self._db(self.repo.add_event, meeting.id, "time_set", actor_aad_id=actor.aad_object_id,
+                       detail={"meeting_at": plan.to_dict()["meeting_at"]})
+        card = cards.plan_card(plan.to_dict(), meeting.case_ref or "", meeting.id, area_name=profile.name)
+        return Reply(card=card, replace=True, messages=(Reply(text=late),) if late else ())
+
+    async def _plan_send(self, actor: Actor, data: dict) -> Reply:
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        profile = self.profiles[meeting.area]
+        if meeting.state == "draft":
+            rows, unresolved = self._invitation_rows(meeting, profile)
+            await self._db(self.repo.add_invitations, meeting.id, rows)  # written before anything is sent
+            await self._db(self.repo.update_meeting_fields, meeting.id, state="sending")
+            await self._db(self.repo.add_event, meeting.id, "invitations_created", actor_aad_id=actor.aad_object_id,
+                           detail={"roles": [r.role for r in rows], "unresolved": unresolved})
+            self.wake_delivery()
+            notes = ()
+            if unresolved:
+                notes = (Reply(text="No contact is listed in the directory for: "
+                               + ", ".join(cards.role_name(r) for r in unresolved)
+                               + ". Invite them by phone or email and record it."),)
+        else:
+            notes = (Reply(text="The invitations for this meeting were already sent."),)
+        status = await self.refresh_status(meeting.id, post_if_missing=True)
+        return Reply(card=status, replace=True, messages=notes)
+
+    def _invitation_rows(self, meeting: MeetingRecord, profile: Profile) -> tuple[list[NewInvitation], list[str]]:
+        plan = meeting.plan
+        out_of_hours = bool(plan.get("out_of_hours"))
+        directory = self.directories.get(meeting.area)
+        rows, unresolved = [], []
+        for invitee in plan["invitees"]:
+            contact = resolve(directory, invitee["role"], out_of_hours) if directory else None
+            if contact is None:
+                unresolved.append(invitee["role"])
+                continue
+            rows.append(NewInvitation(
+                role=invitee["role"], level=invitee["level"], contact_id=contact.id, contact_name=contact.name,
+                contact_aad_id=contact.aad_object_id, contact_email=contact.email, contact_phone=contact.phone,
+                tenant_id=contact.tenant_id, service_url=meeting.chair_service_url,
+            ))
+        return rows, unresolved
+
+    # --- invitations ---------------------------------------------------------------------------
+    def invitation_view(self, meeting: MeetingRecord, invitation: InvitationRecord) -> cards.InvitationView:
+        return cards.InvitationView.for_role(
+            invitation.id, meeting.plan, self.profiles[meeting.area], invitation.role,
+            case_ref=meeting.case_ref or "", chair_name=meeting.chair_name,
+            meeting_at=meeting.meeting_at, join_url=meeting.join_url,
+        )
+
+    async def _respond(self, actor: Actor, data: dict) -> Reply:
+        invitation_id = str(data.get("invitation_id") or "")
+        invitation = await self._db(self.repo.get_invitation, invitation_id) if invitation_id else None
+        if invitation is None:
+            return Reply(text="I can't find that invitation; it may have been withdrawn.")
+        if invitation.contact_aad_id != actor.aad_object_id:
+            await self._db(self.repo.add_event, invitation.meeting_id, "answer_refused", actor_aad_id=actor.aad_object_id,
+                           detail={"invitation_id": invitation.id})
+            return Reply(text=f"This invitation was sent to {invitation.contact_name or 'someone else'}; "
+                              "only they can answer it. Nothing was changed.")
+        response = RESPONSE_OF_VERB[data["verb"]]
+        detail, problem = _response_detail(response, data)
+        meeting = await self._db(self.repo.get_meeting, invitation.meeting_id)
+        view = self.invitation_view(meeting, invitation)
+        if problem:
+            return Reply(card=cards.invitation_card(view), replace=True, messages=(Reply(text=problem),))
+        result = await self._db(self.repo.record_response, invitation.id, actor.aad_object_id, response,
+                                detail, self.clock())
+        if result.refused:
+            return Reply(text=result.reason or "Your answer could not be recorded. Nothing was changed.")
+        card = cards.invitation_answered_card(view, response, _detail_for_card(response, data),
+                                              answered_at=result.invitation.responded_at)
+        if result.changed:
+            await self._db(self.repo.add_event, meeting.id, f"answer_{response}", actor_aad_id=actor.aad_object_id,
+                           detail={"invitation_id": invitation.id, "role": invitation.role})
+            await self.after_answer(meeting.id)
+        return Reply(card=card, replace=True)
+
+    async def _reopen(self, actor: Actor, data: dict) -> Reply:
+        invitation = await self._db(self.repo.get_invitation, str(data.get("invitation_id") or ""))
+        if invitation is None or invitation.contact_aad_id != actor.aad_object_id:
+            return Reply(text="Only the invited person can change this answer. Nothing was changed.")
+        meeting = await self._db(self.repo.get_meeting, invitation.meeting_id)
+        return Reply(card=cards.invitation_card(self.invitation_view(meeting, invitation)), replace=True)
+
+    # --- the chair's status card -------------------------------------------------------------------
+    async def _status_refresh(self, actor: Actor, data: dict) -> Reply:
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        return Reply(card=await self.status_card(meeting), replace=True)
+
+    async def status_card(self, meeting: MeetingRecord) -> dict:
+        invitations = await self._db(self.repo.list_invitations, meeting.id)
+        return cards.chair_status_card(self.status_view(meeting, invitations))
+
+    def status_view(self, meeting: MeetingRecord, invitations: list[InvitationRecord]) -> cards.StatusView:
+        profile = self.profiles[meeting.area]
+        answers = [cards.Answer(
+            role=i.role, level=i.level, state=_answer_state(i), name=i.contact_name,
+            detail=i.response_detail if i.response in ("declined", "nominated") else None,
+            delivery_failure=(i.delivery_error_kind or "failed") if i.delivery_state == "failed" else None,
+            email=i.contact_email, phone=i.contact_phone,
+        ) for i in invitations]
+        return cards.StatusView(
+            meeting_id=meeting.id, case_ref=meeting.case_ref or "", area_name=profile.name,
+            quorum=meeting.plan["quorum"], answers=answers, escalation=profile.escalation,
+            filled_by=cards.StatusView.filled_by_of(profile), meeting_at=meeting.meeting_at,
+        )
+
+    async def refresh_status(self, meeting_id: str, *, post_if_missing: bool = False) -> dict:
+        """Re-render the chair's status card and update it in place (posting it the first time)."""
+        async with self._lock(meeting_id):
+            meeting = await self._db(self.repo.get_meeting, meeting_id)
+            card = await self.status_card(meeting)
+            if not meeting.chair_conversation_id or not meeting.chair_service_url:
+                return card
+            try:
+                if meeting.status_activity_id:
+                    await self.messenger.update_card(meeting.chair_service_url, meeting.chair_conversation_id,
+                                                     meeting.status_activity_id, card, meeting.chair_tenant_id)
+                elif post_if_missing:
+                    activity_id = await self.messenger.send_card(meeting.chair_service_url, meeting.chair_conversation_id,
+                                                                 card, meeting.chair_tenant_id)
+                    await self._db(self.repo.update_meeting_fields, meeting.id, status_activity_id=activity_id or None)
+            except Exception as e:  # the chair still gets the card in the reply; log why the update failed
+                log.warning("could not update the chair's status card for %s: %s", meeting_id, e)
+            return card
+
+    async def tell_chair(self, meeting: MeetingRecord, title: str, text: str) -> None:
+        if not meeting.chair_conversation_id or not meeting.chair_service_url:
+            return
+        try:
+            await self.messenger.send_card(meeting.chair_service_url, meeting.chair_conversation_id,
+                                           cards.message_card(title, text), meeting.chair_tenant_id)
+        except Exception as e:
+            log.warning("could not notify the chair of %s: %s", meeting.id, e)
+
+    async def after_answer(self, meeting_id: str) -> None:
+        """Update the chair's card; tell the chair once when the meeting becomes quorate, and
+        when a quorum role can no longer be filled (with the protocol's escalation step)."""
+        meeting = await self._db(self.repo.get_meeting, meeting_id)
+        invitations = await self._db(self.repo.list_invitations, meeting_id)
+        view = self.status_view(meeting, invitations)
+        await self.refresh_status(meeting_id)
+        events = {e.kind for e in await self._db(self.repo.list_events, meeting_id)}
+        profile = self.profiles[meeting.area]
+        if cards.is_quorate(view):
+            if "quorate" not in events:
+                await self._db(self.repo.add_event, meeting_id, "quorate", detail={})
+                await self.tell_chair(meeting, "The meeting is quorate",
+                                      f"Case {meeting.case_ref or meeting.id[:8]}: social care, health and police have each accepted.")
+            return
+        for slot in cards.quorum_slots(view):
+            if slot.state in ("declined", "unreachable", "not_invited"):
+                kind = f"escalate_{slot.role}"
+                if kind in events:
+                    continue
+                await self._db(self.repo.add_event, meeting_id, kind, detail={"state": slot.state})
+                reach = ""
+                if slot.by and (slot.by.email or slot.by.phone):
+                    reach = f" Contact: {slot.by.name or ''} {slot.by.email or ''} {slot.by.phone or ''}".rstrip()
+                await self.tell_chair(
+                    meeting, f"{cards.role_name(slot.role)} cannot make the meeting quorate",
+                    f"{cards.role_name(slot.role)}: {slot.state.replace('_', ' ')}.{reach} "
+                    f"{profile.escalation.summary} ({profile.escalation.source})")
+
+
+def _meeting_time(data: dict, problems: dict[str, str]) -> str | None:
+    """The chair's new meeting time: UK local date and time inputs -> ISO 8601 with offset."""
+    from datetime import date, time
+    from zoneinfo import ZoneInfo
+
+    day, clock = str(data.get("meeting_date") or "").strip(), str(data.get("meeting_time") or "").strip()
+    try:
+        d, c = date.fromisoformat(day), time.fromisoformat(clock)
+    except ValueError:
+        problems["meeting_time"] = "Enter the meeting date (YYYY-MM-DD) and time (HH:MM), UK time."
+        return None
+    return datetime.combine(d, c, tzinfo=ZoneInfo("Europe/London")).isoformat(timespec="seconds")
+
+
+def _answer_state(i: InvitationRecord) -> str:
+    return {"none": cards.WAITING}.get(i.response, i.response)
+
+
+def _response_detail(response: str, data: dict) -> tuple[str | None, str | None]:
+    """(what is stored, a problem to show) for one answer."""
+    if response == "declined":
+        reason = str(data.get("decline_reason") or "").strip()
+        return (reason[:1000], None) if reason else (None, "Please give a reason for declining.")
+    if response == "nominated":
+        name, email = str(data.get("nominee_name") or "").strip(), str(data.get("nominee_email") or "").strip()
+        if not name or "@" not in email:
+            return None, "Please give your colleague's name and email address."
+        return f"{name[:200]} <{email[:200]}>", None
+    if response == "written":
+        info = str(data.get("written_information") or "").strip()
+        return (info[:4000], None) if info else (None, "Please add the information you will send in writing.")
+    return None, None
+
+
+def _detail_for_card(response: str, data: dict) -> Any:
+    if response == "declined":
+        return str(data.get("decline_reason") or "")
+    if response == "nominated":
+        return {"nominee_name": data.get("nominee_name"), "nominee_email": data.get("nominee_email")}
+    return None

@@ -1,0 +1,108 @@
+"""Delivering invitations exactly as the database says, across replicas and restarts.
+
+Each invitation row is written before it is sent. A worker claims a batch with a lease
+(FOR UPDATE SKIP LOCKED on PostgreSQL), delivers each card as a proactive 1:1 message,
+and records the outcome. A worker that dies mid-batch leaves leases that expire, and
+another worker (or the same one after restart) takes them over; delivered rows are never
+claimed again. The remaining duplicate window is the instant between Teams accepting a
+message and the row being marked, since the connector has no idempotency key.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from . import cards
+from .adapters.connector import DeliveryError
+from .adapters.db.repository import InvitationRecord
+from .conversation import ConversationService
+
+log = logging.getLogger(__name__)
+
+FAILURE_TEXT = {
+    "blocked": "the bot is blocked or the app is not installed for them",
+    "not_found": "no Teams account was found for them",
+    "unauthorized": "the bot was not authorised to message them",
+    "bad_request": "Teams refused the message",
+}
+
+
+@dataclass
+class DeliveryWorker:
+    service: ConversationService
+    owner: str
+    lease_seconds: float = 60
+    batch: int = 20
+
+    def __post_init__(self) -> None:
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Claim and deliver one batch; returns how many were claimed."""
+        repo, now = self.service.repo, self.service.clock()
+        claimed: list[InvitationRecord] = await asyncio.to_thread(
+            repo.claim_invitations, self.owner, now, self.lease_seconds, self.batch)
+        if not claimed:
+            return 0
+        await asyncio.gather(*(self._deliver(inv) for inv in claimed))
+        for meeting_id in dict.fromkeys(inv.meeting_id for inv in claimed):
+            await self._settle(meeting_id)
+        return len(claimed)
+
+    async def run_forever(self, poll_seconds: float) -> None:
+        while True:
+            try:
+                while await self.run_once():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep delivering; the rows keep the state
+                log.exception("delivery pass failed")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _deliver(self, inv: InvitationRecord) -> None:
+        service, repo = self.service, self.service.repo
+        meeting = await asyncio.to_thread(repo.get_meeting, inv.meeting_id)
+        service_url = inv.service_url or meeting.chair_service_url
+        try:
+            if not inv.contact_aad_id or not service_url:
+                raise DeliveryError("not_found", None, "no Teams identity is known for this contact")
+            conversation_id = inv.conversation_id or await self._conversation_for(inv, service_url)
+            card = cards.invitation_card(service.invitation_view(meeting, inv))
+            activity_id = await service.messenger.send_card(service_url, conversation_id, card, inv.tenant_id)
+        except DeliveryError as e:
+            retry_at = None if e.permanent else service.clock() + timedelta(seconds=min(300, 5 * 2 ** min(inv.attempts, 6)))
+            await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, e.kind, str(e), e.permanent, retry_at=retry_at)
+            if e.permanent:
+                await asyncio.to_thread(repo.add_event, inv.meeting_id, "delivery_failed",
+                                        detail={"invitation_id": inv.id, "role": inv.role, "kind": e.kind})
+                await service.tell_chair(
+                    meeting, f"{cards.role_name(inv.role)} could not be reached in Teams",
+                    f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(e.kind, e.kind)}. "
+                    f"Reach them another way: email {inv.contact_email or 'not known'}, phone {inv.contact_phone or 'not known'}.")
+            return
+        await asyncio.to_thread(repo.mark_delivered, inv.id, self.owner, conversation_id, activity_id or None)
+
+    async def _conversation_for(self, inv: InvitationRecord, service_url: str) -> str:
+        user = await asyncio.to_thread(self.service.repo.get_user, inv.contact_aad_id)
+        if user and user.conversation_id:
+            return user.conversation_id
+        user_id = user.teams_user_id if user else inv.contact_aad_id
+        return await self.service.messenger.open_conversation(service_url, inv.tenant_id, user_id)
+
+    async def _settle(self, meeting_id: str) -> None:
+        repo = self.service.repo
+        invitations = await asyncio.to_thread(repo.list_invitations, meeting_id)
+        meeting = await asyncio.to_thread(repo.get_meeting, meeting_id)
+        if meeting.state == "sending" and all(i.delivery_state != "pending" for i in invitations):
+            await asyncio.to_thread(repo.update_meeting_fields, meeting_id, state="sent")
+        await self.service.after_answer(meeting_id)

@@ -1,0 +1,132 @@
+"""Who to contact for each role in an area: config/directory/<area-id>.yaml.
+
+A directory lists contacts (Teams identity, email, phone) by role and availability; the
+resolver picks the one to invite for a role, in or out of office hours. Loading reports every
+problem with the file and the path to the bad value, like the profile loader.
+
+    area: north-somerset
+    contacts:
+      - id: ns-police-office
+        role: police                      # a role id (shared/spec/plan.md, Roles)
+        name: "DC Sample Fictional"
+        aad_object_id: "…GUID…"            # the person's Entra ID object id
+        tenant_id: "…GUID…"                # their organisation's tenant
+        email: dc.fictional@police.example
+        phone: "01632 960101"
+        availability: office_hours        # office_hours | on_call | always
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field, field_validator, model_validator
+
+from .config_loader import ConfigError, _read_yaml, _validated, config_dir
+from .core.conditions import Strict
+from .core.vocabulary import ROLES, Role
+
+Availability = Literal["office_hours", "on_call", "always"]
+AREA_ID = re.compile(r"^[a-z][a-z0-9-]*$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE = re.compile(r"^\+?[0-9][0-9 ]{8,16}[0-9]$")
+
+# Preference order of availabilities: in hours the office contacts, out of hours the on-call
+# rota. The last entry is a fallback: someone who will see the invitation later.
+PREFERENCE = {
+    False: ("office_hours", "always", "on_call"),
+    True: ("on_call", "always", "office_hours"),
+}
+
+
+class DirectoryError(ConfigError):
+    """A directory file that is missing or invalid; `problems` has one line per problem."""
+
+
+class Contact(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    role: Role
+    name: str = Field(min_length=1, max_length=200)
+    aad_object_id: str
+    tenant_id: str
+    email: str
+    phone: str
+    availability: Availability
+    team: str | None = None  # e.g. "MASH duty desk", shown to the chair
+
+    @field_validator("aad_object_id", "tenant_id")
+    @classmethod
+    def _guid(cls, v: str) -> str:
+        try:
+            return str(UUID(v))
+        except (ValueError, AttributeError, TypeError):
+            raise ValueError("expected a GUID such as 00000000-0000-4000-8000-000000000000") from None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not EMAIL.match(v):
+            raise ValueError("expected an email address such as name@agency.example")
+        return v
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        if not PHONE.match(v) or not 10 <= len(re.sub(r"\D", "", v)) <= 13:
+            raise ValueError("expected a phone number such as '01632 960123'")
+        return v
+
+
+class Directory(Strict):
+    area: str = Field(pattern=AREA_ID.pattern)
+    contacts: tuple[Contact, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Directory":
+        seen: set[str] = set()
+        repeated = sorted({c.id for c in self.contacts if c.id in seen or seen.add(c.id)})
+        if repeated:
+            raise ValueError(f"contact ids must be unique; repeated: {', '.join(repeated)}")
+        return self
+
+    def for_role(self, role: str) -> list[Contact]:
+        return [c for c in self.contacts if c.role == role]
+
+    def missing_roles(self) -> list[str]:
+        covered = {c.role for c in self.contacts}
+        return [r for r in ROLES if r not in covered]
+
+
+def directory_path(area_id: str, root: Path | None = None) -> Path:
+    if not AREA_ID.match(area_id):
+        raise DirectoryError([f"directory: {area_id!r} is not an area id (e.g. 'north-somerset')"])
+    return (root or config_dir()) / "directory" / f"{area_id}.yaml"
+
+
+def load_directory(area_id: str, root: Path | None = None) -> Directory:
+    """The contacts of `area_id` from <root>/directory/<area_id>.yaml (root: the config dir)."""
+    path = directory_path(area_id, root)
+    shown = f"{path.parent.parent.name}/directory/{path.name}"
+    if not path.is_file():
+        raise DirectoryError([f"{shown}: no directory for this area (expected {path})"])
+    try:
+        directory = _validated(Directory, _read_yaml(path, shown), shown)
+    except ConfigError as e:
+        raise DirectoryError(e.problems) from None
+    if directory.area != area_id:
+        raise DirectoryError([f"{shown}: area: '{directory.area}' must match the file name ('{area_id}')"])
+    return directory
+
+
+def resolve(directory: Directory, role: str, out_of_hours: bool) -> Contact | None:
+    """The contact to invite for `role`: in hours an office-hours contact (else one available
+    always, else on call); out of hours the on-call contact (else always, else an office-hours
+    contact, who will see it when the office opens). Ties: the first listed. None: nobody."""
+    candidates = directory.for_role(role)
+    for availability in PREFERENCE[bool(out_of_hours)]:
+        for contact in candidates:
+            if contact.availability == availability:
+                return contact
+    return None

@@ -1,0 +1,78 @@
+"""Builds the running service inside an aiohttp cleanup context: everything opened here is
+closed when the app stops, and nothing lives in module globals."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from .config_loader import load_profiles
+from .directory import DirectoryError, load_directory
+
+log = logging.getLogger("bot")
+
+ADAPTER = web.AppKey("adapter", object)
+BOT = web.AppKey("bot", object)
+HEALTH = web.AppKey("health", dict)
+SERVICE = web.AppKey("service", object)
+WORKER = web.AppKey("worker", object)
+
+
+async def services_context(app: web.Application) -> AsyncIterator[None]:
+    from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+
+    from .adapters.connector import ConnectorClient, MsalBotToken, NoAuth
+    from .adapters.db import migrate
+    from .adapters.db.repository import Repository
+    from .adapters.teams.handler import StrategyMeetingBot
+    from .adapters.teams.messenger import ConnectorMessenger
+    from .app import SETTINGS
+    from .conversation import ConversationService
+    from .delivery import DeliveryWorker
+
+    settings = app[SETTINGS]
+    profiles = load_profiles(settings.config_dir)
+    directories = {}
+    for area in profiles:
+        try:
+            directories[area] = load_directory(area, settings.config_dir)
+        except DirectoryError as e:
+            log.warning("no usable directory for %s: %s", area, "; ".join(e.problems))
+    await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    repo = Repository.from_url(settings.database_url)
+    session = aiohttp.ClientSession()
+    if settings.auth_enabled:
+        tenant = settings.app_tenant_id if settings.app_type == "SingleTenant" else "botframework.com"
+        tokens = MsalBotToken(settings.app_id, settings.app_password, tenant)
+    else:
+        tokens = NoAuth()
+    client = ConnectorClient(session, tokens, bot_id=settings.app_id or "strategy-meeting-bot")
+    service = ConversationService(profiles, directories, repo, ConnectorMessenger(client))
+    worker = DeliveryWorker(service, owner=settings.worker_id)
+    service.wake_delivery = worker.wake
+    app[SERVICE], app[WORKER] = service, worker
+    app[ADAPTER] = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings.botframework_config()))
+    app[BOT] = StrategyMeetingBot(service)
+
+    async def database_ok() -> bool:
+        try:
+            await asyncio.to_thread(repo.get_meeting, "healthz")
+            return True
+        except Exception:
+            return False
+
+    app[HEALTH] = {"database": database_ok}
+    task = asyncio.create_task(worker.run_forever(settings.delivery_poll_seconds), name="delivery")
+    try:
+        yield
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        await session.close()
+        await asyncio.to_thread(repo.close)

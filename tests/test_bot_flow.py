@@ -1,0 +1,220 @@
+"""The bot driven over HTTP at /api/messages the way Teams drives it, with the local Bot
+Connector emulator standing in for Teams' connector service: a social worker requests a
+meeting, the agencies answer their cards in different orders, an impostor is refused, and
+the chair's status card turns quorate. Runs on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from dataclasses import dataclass, replace
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.directory import load_directory, resolve
+from bot.settings import Settings
+from bot.wiring import WORKER
+from tests.emulators.connector import running_emulator
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+TENANT = "11111111-1111-4111-8111-111111111111"
+CHAIR_AAD = "22222222-2222-4222-8222-222222222222"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'flow.sqlite3'}"
+        return
+    schema = f"flow_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as c:
+        c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    yield sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    with engine.begin() as c:
+        c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    engine.dispose()
+
+
+@dataclass
+class Person:
+    aad: str
+    user_id: str
+    name: str
+    conversation: str
+
+
+class Teams:
+    """Sends activities as Teams would and reads what the bot sent back."""
+
+    def __init__(self, client: TestClient, emulator):
+        self.client, self.emulator, self._n = client, emulator, 0
+
+    def activity(self, who: Person, **fields) -> dict:
+        self._n += 1
+        return {
+            "id": f"act-{self._n}", "channelId": "msteams", "serviceUrl": self.emulator.url,
+            "from": {"id": who.user_id, "name": who.name, "aadObjectId": who.aad},
+            "recipient": {"id": "28:bot", "name": "Strategy meetings"},
+            "conversation": {"id": who.conversation, "conversationType": "personal", "tenantId": TENANT},
+            "channelData": {"tenant": {"id": TENANT}}, **fields,
+        }
+
+    async def say(self, who: Person, text: str) -> int:
+        r = await self.client.post("/api/messages", json=self.activity(who, type="message", text=text))
+        return r.status
+
+    async def press(self, who: Person, verb: str, data: dict) -> dict:
+        body = self.activity(who, type="invoke", name="adaptiveCard/action",
+                             value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"})
+        r = await self.client.post("/api/messages", json=body)
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+    def cards_to(self, conversation: str) -> list[dict]:
+        out = []
+        for rec in self.emulator.requests:
+            if rec.conversation_id == conversation and rec.method == "POST" and isinstance(rec.body, dict):
+                for a in rec.body.get("attachments") or []:
+                    out.append(a["content"])
+        return out
+
+
+def text_of(card) -> str:
+    return json.dumps(card, ensure_ascii=False)
+
+
+def find_data(card, key: str):
+    if isinstance(card, dict):
+        data = card.get("data")
+        if isinstance(data, dict) and key in data:
+            return data[key]
+        for v in card.values():
+            found = find_data(v, key)
+            if found is not None:
+                return found
+    if isinstance(card, list):
+        for v in card:
+            found = find_data(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+@pytest.fixture
+async def teams(database_url, tmp_path):
+    async with running_emulator() as emulator:
+        settings = replace(Settings(), database_url=database_url, delivery_poll_seconds=0.2)
+        app = create_app(settings)
+        async with TestClient(TestServer(app)) as client:
+            yield Teams(client, emulator), app
+
+
+async def until(predicate, timeout=15.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+FORM = {
+    "area": "bristol", "case_ref": "BR-2026-0042", "child1_age": "7", "child1_education": "school",
+    "concerns": "physical_abuse", "flags": "serious_harm", "referrer": "education",
+    "decided_date": "2026-11-25", "decided_time": "10:00",
+}
+
+
+async def test_request_to_quorate_meeting(teams):
+    t, app = teams
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+
+    # 1. The social worker asks for a meeting and gets the request form.
+    assert await t.say(chair, "new") == 201
+    (form,) = t.cards_to(chair.conversation)
+    assert "request_submit" in text_of(form)
+
+    # 2. A mistake comes back field by field; nothing is stored.
+    bad = await t.press(chair, "request_submit", {**FORM, "child1_education": "", "decided_time": "25:99"})
+    assert bad["type"] == "application/vnd.microsoft.card.adaptive" and "request_submit" in text_of(bad["value"])
+
+    # 3. A valid request: the plan card with the deadline, its rule and citation.
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    assert "003_2d544eb75ad81283.txt §3.2" in text_of(plan) and "plan_send" in text_of(plan)
+    meeting_id = find_data(plan, "meeting_id")
+
+    # 4. Send: every invitee gets a card in a new 1:1 conversation; the chair gets a status card.
+    status = (await t.press(chair, "plan_send", {"meeting_id": meeting_id}))["value"]
+    assert "quorate" in text_of(status).lower()
+    directory = load_directory("bristol")
+    contacts = {role: resolve(directory, role, False) for role in ("social_care", "health", "police", "education")}
+    creates = lambda: [r for r in t.emulator.requests if r.method == "POST" and r.path.endswith("/v3/conversations")]
+    await until(lambda: len(creates()) >= 4)
+    conversations = {r.body["members"][0]["id"]: t.emulator._by_user[r.body["members"][0]["id"]] for r in creates()}
+    people = {role: Person(c.aad_object_id, f"29:{role}", c.name, conversations[c.aad_object_id]) for role, c in contacts.items()}
+    await until(lambda: all(t.cards_to(p.conversation) for p in people.values()))
+    invitation = {role: find_data(t.cards_to(p.conversation)[0], "invitation_id") for role, p in people.items()}
+    assert all(invitation.values())
+    police_card = t.cards_to(people["police"].conversation)[0]
+    assert "003_2d544eb75ad81283.txt §4.2" in text_of(police_card)  # why they are invited, with citation
+    assert "criminal investigation" in text_of(police_card)  # what police must bring (§4.6)
+
+    # 5. An impostor cannot answer someone else's invitation.
+    impostor = Person("33333333-3333-4333-8333-333333333333", "29:x", "Not Police", "a:x")
+    refused = await t.press(impostor, "invite_accept", {"invitation_id": invitation["police"]})
+    assert "only they can answer" in json.dumps(refused)
+
+    # 6. Agencies answer in their own order; a double click changes nothing twice.
+    await t.press(people["police"], "invite_accept", {"invitation_id": invitation["police"]})
+    again = await t.press(people["police"], "invite_accept", {"invitation_id": invitation["police"]})
+    assert "You accepted" in text_of(again["value"])
+    declined = await t.press(people["education"], "invite_decline",
+                             {"invitation_id": invitation["education"], "decline_reason": "Inset day, sending notes"})
+    assert "You declined" in text_of(declined["value"])
+    await t.press(people["health"], "invite_accept", {"invitation_id": invitation["health"]})
+    assert not any("is quorate" in text_of(c) for c in t.cards_to(chair.conversation))
+    await t.press(people["social_care"], "invite_accept", {"invitation_id": invitation["social_care"]})
+
+    # 7. The chair is told once that the meeting is quorate, and the status card was updated in place.
+    notices = [c for c in t.cards_to(chair.conversation) if "is quorate" in text_of(c)]
+    assert len(notices) == 1
+    updates = [r for r in t.emulator.requests if r.method == "PUT" and r.conversation_id == chair.conversation]
+    assert updates and "Quorate" in text_of(updates[-1].body)
+
+    # 8. Only the chair manages the meeting.
+    refused = await t.press(people["police"], "plan_send", {"meeting_id": meeting_id})
+    assert "Only the chair" in json.dumps(refused)
+
+
+async def test_an_unreachable_agency_is_reported_to_the_chair_with_email_and_phone(teams):
+    t, app = teams
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    police = resolve(load_directory("bristol"), "police", False)
+    t.emulator.block(police.aad_object_id)
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    await t.press(chair, "plan_send", {"meeting_id": find_data(plan, "meeting_id")})
+    await until(lambda: any("could not be reached" in text_of(c) for c in t.cards_to(chair.conversation)))
+    notice = next(c for c in t.cards_to(chair.conversation) if "could not be reached" in text_of(c))
+    assert police.email in text_of(notice) and police.phone in text_of(notice)
+
+
+async def test_bad_requests_get_clear_answers_not_500s(teams):
+    t, app = teams
+    c = t.client
+    r = await c.post("/api/messages", data="{", headers={"Content-Type": "application/json"})
+    assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
+    r = await c.post("/api/messages", data="hello", headers={"Content-Type": "text/plain"})
+    assert r.status == 415
+    r = await c.post("/api/messages", json={"no": "type"})
+    assert r.status == 400
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    unknown = await t.press(chair, "launch_rockets", {})
+    assert "don't know the action" in json.dumps(unknown)
+    r = await c.get("/healthz")
+    assert r.status == 200 and (await r.json())["checks"]["database"] is True
