@@ -69,6 +69,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve()
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .adapters.db import migrate
+    from .settings import Settings
+
+    url = Settings.from_env().database_url
+    revision = migrate.upgrade(url)
+    print(f"database at revision {revision}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Strategy-meeting bot")
     parser.add_argument("--config", type=Path, default=None,
@@ -79,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
     c = sub.add_parser("check-config", help="validate every area profile")
     c.set_defaults(func=cmd_check_config)
+    m = sub.add_parser("migrate", help="apply the database migrations ($DATABASE_URL, default SQLite)")
+    m.set_defaults(func=cmd_migrate)
     s = sub.add_parser("serve", help="run the bot's web service")
     s.set_defaults(func=cmd_serve)
     return parser

@@ -167,3 +167,9 @@ def test_a_meeting_timescale_cannot_be_as_soon_as_practicable(config):
          lambda d: d["timescales"]["rules"][0].update({"timescale": "as_soon_as_practicable"}))
     (line,) = problems(config)
     assert line.startswith("config/north-somerset.yaml: timescales:") and "needs a deadline" in line
+
+
+def test_migrate_command_applies_and_is_idempotent(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    assert main(["migrate"]) == 0 and main(["migrate"]) == 0
+    assert capsys.readouterr().out.count("database at revision 0001") == 2
