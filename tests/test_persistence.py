@@ -10,7 +10,7 @@ import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -451,17 +451,17 @@ def test_claim_passes_rows_another_claimer_holds(repo, url):
             .values(lease_owner="blocker", lease_expires_at=T0 + timedelta(minutes=5))
         )
         with ThreadPoolExecutor(1) as pool:
-            started = time.monotonic()
             future = pool.submit(repo.claim_invitations, "w1", T0)
-            if engine.dialect.name == "postgresql":
-                got = future.result(timeout=10)
-                assert future.done() and time.monotonic() - started < 5
-                blocker.commit()
-            else:
-                time.sleep(0.3)
-                assert not future.done()  # waiting for the single writer
-                blocker.commit()
-                got = future.result(timeout=10)
+            try:
+                if engine.dialect.name == "postgresql":
+                    done, _ = wait([future], timeout=5)
+                    assert done, "the claimer waited for the locked rows instead of skipping them"
+                else:
+                    time.sleep(0.3)
+                    assert not future.done(), "two SQLite writers at once"
+            finally:
+                blocker.commit()  # whatever happened, never leave the claimer stuck behind us
+            got = future.result(timeout=10)
         assert sorted(g.id for g in got) == sorted(ids[2:])
     finally:
         blocker.close()
@@ -588,3 +588,52 @@ def test_aware_datetimes_round_trip_as_utc(repo, url):
     assert c.lease_expires_at == T0 + timedelta(seconds=60) and c.lease_expires_at.tzinfo == timezone.utc
     assert repo.claim_invitations("w2", (T0 + timedelta(seconds=59)).astimezone(ZoneInfo("America/New_York"))) == []
     assert len(repo.claim_invitations("w2", (T0 + timedelta(seconds=60)).astimezone(ZoneInfo("Asia/Tokyo")))) == 1
+
+
+# --- engine -------------------------------------------------------------------------
+
+
+def test_engine_settings(url):
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+            else:
+                assert engine.pool._pre_ping
+            # Foreign keys are enforced on both: no invitation for a meeting that isn't.
+            with pytest.raises(Exception, match="(?i)foreign key"):
+                conn.execute(Invitation.__table__.insert().values(
+                    id="x" * 32, meeting_id="missing", role="police", level="must", contact_id="c",
+                    delivery_state="pending", attempts=0, response="none", created_at=T0, updated_at=T0,
+                ))
+            conn.rollback()
+            # CHECK constraints back up the repository's validation.
+            with pytest.raises(Exception, match="(?i)check"):
+                conn.execute(Meeting.__table__.insert().values(
+                    id="m" * 32, area="a", requester_aad_id="r", chair_aad_id="c", chair_name="C", request={}, plan={},
+                    state="bogus", deadline=T0, created_at=T0, updated_at=T0, version=1,
+                ))
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_default_url_and_url_normalisation(monkeypatch, tmp_path):
+    from bot.adapters.db import engine as engine_module
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert engine_module.database_url() == f"sqlite:///{engine_module.PROJECT_ROOT / 'var' / 'stratbot.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p%25w@db.example/stratbot")
+    assert normalize_url(engine_module.database_url()).drivername == "postgresql+psycopg"
+    # A SQLite file in a folder that does not exist yet: the folder is created.
+    nested = tmp_path / "a" / "b" / "bot.sqlite3"
+    e = make_engine(f"sqlite:///{nested}")
+    try:
+        with e.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    finally:
+        e.dispose()
+    assert nested.exists()

@@ -520,7 +520,7 @@ class Repository:
                 # Lock only the invitation rows (not the meeting: that would block other
                 # claimers on every invitation of the meeting), and skip rows another
                 # claimer holds rather than wait for them.
-                pass
+                pick = pick.with_for_update(skip_locked=True, of=Invitation)
             ids = list(s.scalars(pick))
             if not ids:
                 return []
@@ -528,7 +528,7 @@ class Repository:
             # whatever the isolation the SELECT ran under.
             claimed = s.scalars(
                 update(Invitation)
-                .where(Invitation.id.in_(ids))
+                .where(Invitation.id.in_(ids), Invitation.delivery_state == "pending", free)
                 .values(lease_owner=owner, lease_expires_at=expires, attempts=Invitation.attempts + 1, updated_at=now)
                 .returning(Invitation),
                 execution_options={"synchronize_session": False, "populate_existing": True},
