@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from . import cards
 from .adapters.connector import DeliveryError
-from .adapters.db.repository import InvitationRecord
+from .adapters.db.repository import InvitationRecord, VersionConflict
 from .conversation import ConversationService
 
 log = logging.getLogger(__name__)
@@ -104,5 +104,8 @@ class DeliveryWorker:
         invitations = await asyncio.to_thread(repo.list_invitations, meeting_id)
         meeting = await asyncio.to_thread(repo.get_meeting, meeting_id)
         if meeting.state == "sending" and all(i.delivery_state != "pending" for i in invitations):
-            await asyncio.to_thread(repo.update_meeting_fields, meeting_id, state="sent")
+            try:  # only over the state just read: a concurrent cancel must not become "sent"
+                await asyncio.to_thread(repo.update_meeting_fields, meeting_id, meeting.version, state="sent")
+            except VersionConflict:
+                log.info("meeting %s changed while settling; the next pass re-checks it", meeting_id)
         await self.service.after_answer(meeting_id)
