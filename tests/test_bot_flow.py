@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import uuid
 from dataclasses import dataclass, replace
 
 import pytest
-import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
@@ -20,24 +17,8 @@ from bot.settings import Settings
 from bot.wiring import WORKER
 from tests.emulators.connector import running_emulator
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 TENANT = "11111111-1111-4111-8111-111111111111"
 CHAIR_AAD = "22222222-2222-4222-8222-222222222222"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'flow.sqlite3'}"
-        return
-    schema = f"flow_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as c:
-        c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    yield sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    with engine.begin() as c:
-        c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    engine.dispose()
 
 
 @dataclass
@@ -106,9 +87,9 @@ def find_data(card, key: str):
 
 
 @pytest.fixture
-async def teams(database_url, tmp_path):
+async def teams(db_url):
     async with running_emulator() as emulator:
-        settings = replace(Settings(), database_url=database_url, delivery_poll_seconds=0.2)
+        settings = replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2)
         app = create_app(settings)
         async with TestClient(TestServer(app)) as client:
             yield Teams(client, emulator), app

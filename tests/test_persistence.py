@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -17,9 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy import inspect, select, text
 
 from bot.adapters.db import migrate
 from bot.adapters.db.engine import make_engine, make_sessionmaker, normalize_url
@@ -29,38 +26,11 @@ from bot.adapters.db.repository import (
     VersionConflict,
 )
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
 TABLES = {"users", "meetings", "invitations", "events", "alembic_version"}
 
 
 # --- fixtures -----------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    """An empty database: a SQLite file, or a fresh PostgreSQL schema (dropped after)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'stratbot.sqlite3'}"
-        return
-    if os.environ.get("STRATBOT_SKIP_POSTGRES") == "1":
-        pytest.skip("STRATBOT_SKIP_POSTGRES=1")
-    admin = create_engine(normalize_url(PG_URL), poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    try:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except OperationalError as e:
-        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable ({e.orig}); set STRATBOT_SKIP_POSTGRES=1 to skip")
-    # search_path makes the schema the default for every connection made from this URL,
-    # migrations (alembic_version included) and repository alike.
-    url = normalize_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 @pytest.fixture
