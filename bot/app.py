@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import AsyncIterator
 
 from aiohttp import web
 
+from .keys import ADAPTER, BOT, HEALTH, SETTINGS
 from .settings import Settings
+from .wiring import services_context
 
 log = logging.getLogger("bot")
-
-SETTINGS = web.AppKey("settings", Settings)
 
 
 def bad_request(message: str, status: int = 400) -> web.Response:
@@ -49,9 +48,6 @@ async def healthz(request: web.Request) -> web.Response:
     results = {name: await check() for name, check in checks.items()}
     ok = all(results.values())
     return web.json_response({"status": "ok" if ok else "degraded", "checks": results}, status=200 if ok else 503)
-
-
-from .wiring import ADAPTER, BOT, HEALTH, services_context  # noqa: E402  (keys defined beside the wiring)
 
 
 def create_app(settings: Settings | None = None) -> web.Application:

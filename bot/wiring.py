@@ -12,13 +12,9 @@ from aiohttp import web
 from .config_loader import load_profiles
 from .directory import DirectoryError, load_directory
 
-log = logging.getLogger("bot")
+from .keys import ADAPTER, BOT, HEALTH, SERVICE, SETTINGS, WORKER
 
-ADAPTER = web.AppKey("adapter", object)
-BOT = web.AppKey("bot", object)
-HEALTH = web.AppKey("health", dict)
-SERVICE = web.AppKey("service", object)
-WORKER = web.AppKey("worker", object)
+log = logging.getLogger("bot")
 
 
 async def services_context(app: web.Application) -> AsyncIterator[None]:
@@ -29,7 +25,6 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     from .adapters.db.repository import Repository
     from .adapters.teams.handler import StrategyMeetingBot
     from .adapters.teams.messenger import ConnectorMessenger
-    from .app import SETTINGS
     from .conversation import ConversationService
     from .delivery import DeliveryWorker
 

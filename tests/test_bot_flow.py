@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.directory import load_directory, resolve
 from bot.settings import Settings
-from bot.wiring import WORKER
+from bot.keys import WORKER
 from tests.emulators.connector import running_emulator
 
 TENANT = "11111111-1111-4111-8111-111111111111"

@@ -1,0 +1,15 @@
+"""The typed keys under which the aiohttp app holds its services (aiohttp's AppKey), in one
+place so that the app factory, the wiring and the tests import them without importing
+each other."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from .settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ADAPTER = web.AppKey("adapter", object)   # botbuilder's CloudAdapter
+BOT = web.AppKey("bot", object)           # the Teams ActivityHandler
+HEALTH = web.AppKey("health", dict)       # name -> async check returning bool
+SERVICE = web.AppKey("service", object)   # bot.conversation.ConversationService
+WORKER = web.AppKey("worker", object)     # bot.delivery.DeliveryWorker
