@@ -21,6 +21,7 @@ class Settings:
     app_type: str = "MultiTenant"
     worker_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
     delivery_poll_seconds: float = 2.0
+    delivery_lease_seconds: float = 60.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -40,6 +41,7 @@ class Settings:
             app_tenant_id=env.get("MicrosoftAppTenantId", ""),
             app_type=env.get("MicrosoftAppType", defaults.app_type),
             delivery_poll_seconds=float(env.get("STRATBOT_DELIVERY_POLL_SECONDS", defaults.delivery_poll_seconds)),
+            delivery_lease_seconds=float(env.get("STRATBOT_DELIVERY_LEASE_SECONDS", defaults.delivery_lease_seconds)),
         )
 
     # The attribute names ConfigurationBotFrameworkAuthentication reads.

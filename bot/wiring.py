@@ -46,7 +46,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         tokens = NoAuth()
     client = ConnectorClient(session, tokens, bot_id=settings.app_id or "strategy-meeting-bot")
     service = ConversationService(profiles, directories, repo, ConnectorMessenger(client))
-    worker = DeliveryWorker(service, owner=settings.worker_id)
+    worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
     service.wake_delivery = worker.wake
     app[SERVICE], app[WORKER] = service, worker
     app[ADAPTER] = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings.botframework_config()))
