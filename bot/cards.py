@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .core import quoracy
 from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES, ROLES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "cards"
@@ -628,11 +629,12 @@ class InvitationView:
     meeting_at: datetime | str | None = None
     meeting_deadline: datetime | str | None = None
     join_url: str | None = None
+    nominated_by: str | None = None  # the colleague who sent this person in their place
 
     @classmethod
     def for_role(
         cls, invitation_id: str, plan: Any, profile: Any, role: str, *, case_ref: str, chair_name: str,
-        meeting_at: datetime | str | None = None, join_url: str | None = None,
+        meeting_at: datetime | str | None = None, join_url: str | None = None, nominated_by: str | None = None,
     ) -> "InvitationView":
         """The invitation for `role` in `plan`, with what `profile` says that agency must bring."""
         p = _plan_dict(plan)
@@ -645,7 +647,7 @@ class InvitationView:
             reasons=tuple(_cited(r) for r in invitee["reasons"]),
             preparation=tuple(PreparationView(tuple(g.items), g.source) for g in profile.preparation_for(role)),
             meeting_at=meeting_at or p.get("meeting_at"), meeting_deadline=p.get("meeting_deadline"),
-            join_url=join_url,
+            join_url=join_url, nominated_by=nominated_by,
         )
 
 
@@ -660,6 +662,7 @@ def _invitation_data(view: InvitationView) -> dict[str, Any]:
         "deadline": "" if view.meeting_at else uk_time(view.meeting_deadline),
         "join_url": view.join_url or "",
         "chair_name": view.chair_name,
+        "nominated_by": f"{view.nominated_by} nominated you to attend in their place." if view.nominated_by else "",
         "reasons": [_cited(r) for r in view.reasons],
         "preparation": [{"items": list(g.items), "source": g.source} for g in view.preparation],
     }
@@ -744,6 +747,7 @@ class Answer:
     delivery_failure: str | None = None  # blocked / not_installed / not_found / free text
     email: str | None = None
     phone: str | None = None
+    handed_over: bool = False  # a nomination whose nominee has their own invitation: theirs decides
 
     def __post_init__(self) -> None:
         if self.state not in ANSWER_STATES:
@@ -774,26 +778,15 @@ class QuorumSlot:
 
 
 def quorum_slots(view: StatusView) -> list[QuorumSlot]:
-    """Each quorum role: filled by an acceptance from any role that may fill it, else still
-    waiting on one, else declined (or unreachable, or nobody invited): escalate."""
-    slots = []
-    for role in view.quorum:
-        fillers = set(view.filled_by.get(role, ())) | {role}
-        mine = [a for a in view.answers if a.role in fillers]
-        accepted = next((a for a in mine if a.state == ACCEPTED), None)
-        pending = [a for a in mine if a.state in (WAITING, NOMINATED)]
-        reachable = [a for a in pending if not a.delivery_failure]
-        if accepted:
-            slots.append(QuorumSlot(role, "accepted", accepted))
-        elif reachable:
-            slots.append(QuorumSlot(role, "waiting", reachable[0]))
-        elif pending:
-            slots.append(QuorumSlot(role, "unreachable", pending[0]))
-        elif mine:
-            slots.append(QuorumSlot(role, "declined", mine[0]))
-        else:
-            slots.append(QuorumSlot(role, "not_invited", None))
-    return slots
+    """Each quorum role and where it stands (bot.core.quoracy decides), with the answer
+    that decides it: who accepted, who is awaited, who declined."""
+    answered = [quoracy.Answered(
+        role=a.role, name=a.name or "", answer="none" if a.state == WAITING else a.state,  # type: ignore[arg-type]
+        delivery_failed=bool(a.delivery_failure), handed_over=a.handed_over, key=n,
+    ) for n, a in enumerate(view.answers)]
+    needed = {role: view.filled_by.get(role, ()) for role in view.quorum}
+    return [QuorumSlot(r.role, r.state, None if r.by is None else view.answers[r.by.key])
+            for r in quoracy.quorum_status(needed, answered).roles]
 
 
 def is_quorate(view: StatusView) -> bool:
@@ -806,6 +799,8 @@ def _answer_text(a: Answer) -> tuple[str, str]:
     if a.state == DECLINED:
         return "Declined" + (f": {_clip(a.detail, 200)}" if a.detail else ""), "Attention"
     if a.state == NOMINATED:
+        if a.handed_over:
+            return f"Nominated {a.detail or 'a colleague'}, who has been invited", "Default"
         return f"Nominated {a.detail or 'a colleague'}: waiting for their answer", "Warning"
     if a.state == WRITTEN:
         return "Not attending: sending information in writing", "Warning"

@@ -216,11 +216,15 @@ class ConversationService:
         return rows, unresolved
 
     # --- invitations ---------------------------------------------------------------------------
-    def invitation_view(self, meeting: MeetingRecord, invitation: InvitationRecord) -> cards.InvitationView:
+    async def invitation_view(self, meeting: MeetingRecord, invitation: InvitationRecord) -> cards.InvitationView:
+        nominated_by = None
+        if invitation.nominated_by_id:
+            nominator = await self._db(self.repo.get_invitation, invitation.nominated_by_id)
+            nominated_by = nominator.contact_name if nominator else None
         return cards.InvitationView.for_role(
             invitation.id, meeting.plan, self.profiles[meeting.area], invitation.role,
             case_ref=meeting.case_ref or "", chair_name=meeting.chair_name,
-            meeting_at=meeting.meeting_at, join_url=meeting.join_url,
+            meeting_at=meeting.meeting_at, join_url=meeting.join_url, nominated_by=nominated_by,
         )
 
     async def _respond(self, actor: Actor, data: dict) -> Reply:
@@ -236,7 +240,7 @@ class ConversationService:
         response = RESPONSE_OF_VERB[data["verb"]]
         detail, problem = _response_detail(response, data)
         meeting = await self._db(self.repo.get_meeting, invitation.meeting_id)
-        view = self.invitation_view(meeting, invitation)
+        view = await self.invitation_view(meeting, invitation)
         if problem:
             return Reply(card=cards.invitation_card(view), replace=True, messages=(Reply(text=problem),))
         result = await self._db(self.repo.record_response, invitation.id, actor.aad_object_id, response,
@@ -245,18 +249,45 @@ class ConversationService:
             return Reply(text=result.reason or "Your answer could not be recorded. Nothing was changed.")
         card = cards.invitation_answered_card(view, response, _detail_for_card(response, data),
                                               answered_at=result.invitation.responded_at)
-        if result.changed:
-            await self._db(self.repo.add_event, meeting.id, f"answer_{response}", actor_aad_id=actor.aad_object_id,
-                           detail={"invitation_id": invitation.id, "role": invitation.role})
+        notes: tuple[Reply, ...] = ()
+        if result.changed:  # the repository has logged the answer with the change
+            if response == "nominated":
+                notes = (Reply(text=await self._invite_nominee(meeting, result.invitation, data)),)
             await self.after_answer(meeting.id)
-        return Reply(card=card, replace=True)
+        return Reply(card=card, replace=True, messages=notes)
+
+    async def _invite_nominee(self, meeting: MeetingRecord, nominator: InvitationRecord, data: dict) -> str:
+        """Invite the colleague a contact nominated, in the same role, when the area's directory
+        knows them; otherwise ask the chair to reach them. Returns what to tell the nominator."""
+        name, email = str(data.get("nominee_name") or "").strip(), str(data.get("nominee_email") or "").strip()
+        directory = self.directories.get(meeting.area)
+        contact = directory.by_email(email) if directory else None
+        role = cards.role_name(nominator.role)
+        if contact is None or contact.aad_object_id == nominator.contact_aad_id:
+            await self.tell_chair(
+                meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated a colleague",
+                f"{name} <{email}> is not in the bot's directory for {self.profiles[meeting.area].name}, so the bot "
+                f"cannot invite them in Teams. Send them the meeting details by email and record their answer.")
+            return (f"{name} is not in the bot's directory, so I could not invite them in Teams. "
+                    "The chair has been told; please forward the meeting details to them.")
+        await self._db(self.repo.add_invitations, meeting.id, [NewInvitation(
+            role=nominator.role, level=nominator.level, contact_id=contact.id, contact_name=contact.name,
+            contact_aad_id=contact.aad_object_id, contact_email=contact.email, contact_phone=contact.phone,
+            tenant_id=contact.tenant_id, service_url=nominator.service_url or meeting.chair_service_url,
+            nominated_by_id=nominator.id,
+        )], actor_aad_id=nominator.contact_aad_id)
+        self.wake_delivery()
+        await self.tell_chair(
+            meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated {contact.name}",
+            f"{contact.name} ({contact.email}, {contact.phone}) has been sent the invitation in their place.")
+        return f"{contact.name} has been sent the invitation in your place."
 
     async def _reopen(self, actor: Actor, data: dict) -> Reply:
         invitation = await self._db(self.repo.get_invitation, str(data.get("invitation_id") or ""))
         if invitation is None or invitation.contact_aad_id != actor.aad_object_id:
             return Reply(text="Only the invited person can change this answer. Nothing was changed.")
         meeting = await self._db(self.repo.get_meeting, invitation.meeting_id)
-        return Reply(card=cards.invitation_card(self.invitation_view(meeting, invitation)), replace=True)
+        return Reply(card=cards.invitation_card(await self.invitation_view(meeting, invitation)), replace=True)
 
     # --- the chair's status card -------------------------------------------------------------------
     async def _status_refresh(self, actor: Actor, data: dict) -> Reply:
@@ -271,11 +302,13 @@ class ConversationService:
 
     def status_view(self, meeting: MeetingRecord, invitations: list[InvitationRecord]) -> cards.StatusView:
         profile = self.profiles[meeting.area]
+        nominators = {i.nominated_by_id for i in invitations if i.nominated_by_id}
         answers = [cards.Answer(
             role=i.role, level=i.level, state=_answer_state(i), name=i.contact_name,
             detail=i.response_detail if i.response in ("declined", "nominated") else None,
             delivery_failure=(i.delivery_error_kind or "failed") if i.delivery_state == "failed" else None,
             email=i.contact_email, phone=i.contact_phone,
+            handed_over=i.response == "nominated" and i.id in nominators,
         ) for i in invitations]
         return cards.StatusView(
             meeting_id=meeting.id, case_ref=meeting.case_ref or "", area_name=profile.name,
@@ -285,11 +318,17 @@ class ConversationService:
 
     async def refresh_status(self, meeting_id: str, *, post_if_missing: bool = False) -> dict:
         """Re-render the chair's status card and update it in place (posting it the first time)."""
+        return (await self._refresh(meeting_id, post_if_missing))[2]
+
+    async def _refresh(self, meeting_id: str, post_if_missing: bool = False) -> tuple[MeetingRecord, cards.StatusView, dict]:
+        # Read under the lock, so that of two answers arriving together the later card wins.
         async with self._lock(meeting_id):
             meeting = await self._db(self.repo.get_meeting, meeting_id)
-            card = await self.status_card(meeting)
+            invitations = await self._db(self.repo.list_invitations, meeting_id)
+            view = self.status_view(meeting, invitations)
+            card = cards.chair_status_card(view)
             if not meeting.chair_conversation_id or not meeting.chair_service_url:
-                return card
+                return meeting, view, card
             try:
                 if meeting.status_activity_id:
                     await self.messenger.update_card(meeting.chair_service_url, meeting.chair_conversation_id,
@@ -300,7 +339,7 @@ class ConversationService:
                     await self._db(self.repo.update_meeting_fields, meeting.id, status_activity_id=activity_id or None)
             except Exception as e:  # the chair still gets the card in the reply; log why the update failed
                 log.warning("could not update the chair's status card for %s: %s", meeting_id, e)
-            return card
+            return meeting, view, card
 
     async def tell_chair(self, meeting: MeetingRecord, title: str, text: str) -> None:
         if not meeting.chair_conversation_id or not meeting.chair_service_url:
@@ -314,10 +353,7 @@ class ConversationService:
     async def after_answer(self, meeting_id: str) -> None:
         """Update the chair's card; tell the chair once when the meeting becomes quorate, and
         when a quorum role can no longer be filled (with the protocol's escalation step)."""
-        meeting = await self._db(self.repo.get_meeting, meeting_id)
-        invitations = await self._db(self.repo.list_invitations, meeting_id)
-        view = self.status_view(meeting, invitations)
-        await self.refresh_status(meeting_id)
+        meeting, view, _ = await self._refresh(meeting_id)
         events = {e.kind for e in await self._db(self.repo.list_events, meeting_id)}
         profile = self.profiles[meeting.area]
         if cards.is_quorate(view):

@@ -77,14 +77,12 @@ class DeliveryWorker:
             if not inv.contact_aad_id or not service_url:
                 raise DeliveryError("not_found", None, "no Teams identity is known for this contact")
             conversation_id = inv.conversation_id or await self._conversation_for(inv, service_url)
-            card = cards.invitation_card(service.invitation_view(meeting, inv))
+            card = cards.invitation_card(await service.invitation_view(meeting, inv))
             activity_id = await service.messenger.send_card(service_url, conversation_id, card, inv.tenant_id)
         except DeliveryError as e:
             retry_at = None if e.permanent else service.clock() + timedelta(seconds=min(300, 5 * 2 ** min(inv.attempts, 6)))
             await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, e.kind, str(e), e.permanent, retry_at=retry_at)
-            if e.permanent:
-                await asyncio.to_thread(repo.add_event, inv.meeting_id, "delivery_failed",
-                                        detail={"invitation_id": inv.id, "role": inv.role, "kind": e.kind})
+            if e.permanent:  # mark_failed has logged it
                 await service.tell_chair(
                     meeting, f"{cards.role_name(inv.role)} could not be reached in Teams",
                     f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(e.kind, e.kind)}. "

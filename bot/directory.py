@@ -94,6 +94,11 @@ class Directory(Strict):
     def for_role(self, role: str) -> list[Contact]:
         return [c for c in self.contacts if c.role == role]
 
+    def by_email(self, email: str) -> Contact | None:
+        """The contact with this email address (case-insensitive), if listed."""
+        wanted = email.strip().casefold()
+        return next((c for c in self.contacts if c.email.casefold() == wanted), None)
+
     def missing_roles(self) -> list[str]:
         covered = {c.role for c in self.contacts}
         return [r for r in ROLES if r not in covered]

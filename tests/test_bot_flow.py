@@ -56,6 +56,11 @@ class Teams:
         assert r.status == 200, await r.text()
         return await r.json()
 
+    def texts_to(self, conversation: str) -> list[str]:
+        return [rec.body["text"] for rec in self.emulator.requests
+                if rec.conversation_id == conversation and rec.method == "POST" and isinstance(rec.body, dict)
+                and rec.body.get("text")]
+
     def cards_to(self, conversation: str) -> list[dict]:
         out = []
         for rec in self.emulator.requests:
@@ -199,3 +204,68 @@ async def test_bad_requests_get_clear_answers_not_500s(teams):
     assert "don't know the action" in json.dumps(unknown)
     r = await c.get("/healthz")
     assert r.status == 200 and (await r.json())["checks"]["database"] is True
+
+
+async def _sent_invitations(t: Teams, chair: Person, roles) -> tuple[str, dict[str, Person], dict[str, str]]:
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    meeting_id = find_data(plan, "meeting_id")
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    directory = load_directory("bristol")
+    contacts = {role: resolve(directory, role, False) for role in roles}
+    await until(lambda: all(c.aad_object_id in t.emulator._by_user for c in contacts.values()))
+    people = {role: Person(c.aad_object_id, f"29:{role}", c.name, t.emulator._by_user[c.aad_object_id])
+              for role, c in contacts.items()}
+    await until(lambda: all(t.cards_to(p.conversation) for p in people.values()))
+    return meeting_id, people, {role: find_data(t.cards_to(p.conversation)[0], "invitation_id") for role, p in people.items()}
+
+
+async def test_a_nominated_colleague_in_the_directory_is_invited_in_the_same_role_and_can_fill_it(teams):
+    t, app = teams
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting_id, people, invitation = await _sent_invitations(t, chair, ("social_care", "health", "police"))
+    colleague = load_directory("bristol").by_email("bo.pretend@avon-somerset.police.example")
+    for role in ("social_care", "health"):
+        await t.press(people[role], "invite_accept", {"invitation_id": invitation[role]})
+
+    answer = await t.press(people["police"], "invite_nominate", {
+        "invitation_id": invitation["police"], "nominee_name": "PS Bo Pretend", "nominee_email": colleague.email.upper()})
+    assert "You nominated" in text_of(answer["value"])
+    await until(lambda: any("PS Bo Pretend has been sent the invitation" in m for m in t.texts_to(people["police"].conversation)))
+    # The colleague gets their own invitation card, saying who sent them.
+    await until(lambda: colleague.aad_object_id in t.emulator._by_user
+                and t.cards_to(t.emulator._by_user[colleague.aad_object_id]))
+    bo = Person(colleague.aad_object_id, "29:bo", colleague.name, t.emulator._by_user[colleague.aad_object_id])
+    card = t.cards_to(bo.conversation)[0]
+    assert "DC Bea Madeup nominated you" in text_of(card) and "Police" in text_of(card)
+    assert any("nominated PS Bo Pretend" in text_of(c) for c in t.cards_to(chair.conversation))
+    assert not any("is quorate" in text_of(c) for c in t.cards_to(chair.conversation))
+    # The nominator cannot answer the colleague's invitation; the colleague's acceptance fills police.
+    bo_invitation = find_data(card, "invitation_id")
+    refused = await t.press(people["police"], "invite_accept", {"invitation_id": bo_invitation})
+    assert "only they can answer" in json.dumps(refused)
+    await t.press(bo, "invite_accept", {"invitation_id": bo_invitation})
+    assert sum("is quorate" in text_of(c) for c in t.cards_to(chair.conversation)) == 1
+
+
+async def test_a_nominee_the_bot_cannot_invite_is_passed_to_the_chair_and_a_declining_nominee_means_escalation(teams):
+    t, app = teams
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting_id, people, invitation = await _sent_invitations(t, chair, ("social_care", "health", "police"))
+    answer = await t.press(people["health"], "invite_nominate", {
+        "invitation_id": invitation["health"], "nominee_name": "Nia Elsewhere", "nominee_email": "nia@elsewhere.example"})
+    assert "You nominated" in text_of(answer["value"])
+    await until(lambda: any("not in the bot's directory" in m for m in t.texts_to(people["health"].conversation)))
+    told = [c for c in t.cards_to(chair.conversation) if "nia@elsewhere.example" in text_of(c)]
+    assert told and "not in the bot's directory" in text_of(told[0])
+    # Police nominate someone the bot can invite, who then declines: the chair must escalate police.
+    colleague = load_directory("bristol").by_email("bo.pretend@avon-somerset.police.example")
+    await t.press(people["police"], "invite_nominate", {
+        "invitation_id": invitation["police"], "nominee_name": "Bo", "nominee_email": colleague.email})
+    await until(lambda: colleague.aad_object_id in t.emulator._by_user
+                and t.cards_to(t.emulator._by_user[colleague.aad_object_id]))
+    bo = Person(colleague.aad_object_id, "29:bo", colleague.name, t.emulator._by_user[colleague.aad_object_id])
+    bo_invitation = find_data(t.cards_to(bo.conversation)[0], "invitation_id")
+    assert not any("Police cannot make the meeting quorate" in text_of(c) for c in t.cards_to(chair.conversation))
+    await t.press(bo, "invite_decline", {"invitation_id": bo_invitation, "decline_reason": "On leave"})
+    escalations = [c for c in t.cards_to(chair.conversation) if "Police cannot make the meeting quorate" in text_of(c)]
+    assert len(escalations) == 1 and "003_2d544eb75ad81283.txt" in text_of(escalations[0])

@@ -38,3 +38,26 @@ def test_a_declined_or_unreachable_quorum_role_is_unfilled_so_the_chair_escalate
 
 def test_nobody_invited_yet_is_unfilled():
     assert status("bristol").unfilled == ("social_care", "health", "police")
+
+
+def test_a_nomination_waits_for_the_nominee_until_the_nominee_has_their_own_invitation():
+    sc, health = ("social_care", "Sam", "accepted"), ("health", "Hana", "accepted")
+    # Nominated someone the bot could not invite: still waiting (the chair chases by email).
+    s = status("bristol", sc, health, ("police", "Pat", "nominated"))
+    assert [r.state for r in s.roles if r.role == "police"] == ["waiting"]
+    # The nominee was invited: their answer decides.
+    handed = quorum_status(PROFILES["bristol"].quorum, [
+        Answered(*sc), Answered(*health), Answered("police", "Pat", "nominated", handed_over=True),
+        Answered("police", "Bo", "declined")])
+    police = next(r for r in handed.roles if r.role == "police")
+    assert police.state == "declined" and police.by.name == "Bo" and handed.unfilled == ("police",)
+    accepted = quorum_status(PROFILES["bristol"].quorum, [
+        Answered(*sc), Answered(*health), Answered("police", "Pat", "nominated", handed_over=True),
+        Answered("police", "Bo", "accepted")])
+    assert accepted.quorate
+
+
+def test_unreachable_and_not_invited_are_told_apart():
+    s = status("bristol", ("police", "Pat", "none", True))
+    states = {r.role: r.state for r in s.roles}
+    assert states == {"social_care": "not_invited", "health": "not_invited", "police": "unreachable"}

@@ -168,6 +168,8 @@ class Invitation(Base):
     response_detail: Mapped[str | None] = mapped_column(Text)
     responded_by_aad_id: Mapped[str | None] = mapped_column(String)
     responded_at: Mapped[datetime | None]
+    # The invitation whose invitee nominated this one's contact to go in their place.
+    nominated_by_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("invitations.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -135,6 +135,7 @@ class NewInvitation:
     contact_phone: str | None = None
     tenant_id: str | None = None
     service_url: str | None = None
+    nominated_by_id: str | None = None  # the invitation whose invitee nominated this contact
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class InvitationRecord:
     response_detail: str | None
     responded_by_aad_id: str | None
     responded_at: datetime | None
+    nominated_by_id: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -278,7 +280,8 @@ def _new_invitation(row: NewInvitation | Mapping[str, Any]) -> NewInvitation:
     _choice("role", row.role, ROLES)
     _choice("level", row.level, INVITATION_LEVELS)
     _text("contact_id", row.contact_id)
-    for f in ("contact_name", "contact_aad_id", "contact_email", "contact_phone", "tenant_id", "service_url"):
+    for f in ("contact_name", "contact_aad_id", "contact_email", "contact_phone", "tenant_id", "service_url",
+              "nominated_by_id"):
         _text(f, getattr(row, f), optional=True)
     return row
 
@@ -465,7 +468,7 @@ class Repository:
                 if inserted is not None:
                     s.add(Event(meeting_id=meeting_id, at=now, actor_aad_id=actor, kind="invitation.added", detail={
                         "invitation_id": inserted, "role": n.role, "level": n.level, "contact_id": n.contact_id,
-                        "contact_name": n.contact_name,
+                        "contact_name": n.contact_name, "nominated_by_id": n.nominated_by_id,
                     }))
             s.flush()
             return self._invitations(s, meeting_id)
