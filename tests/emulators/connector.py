@@ -117,6 +117,9 @@ class ConnectorEmulator:
         self._required_token = require_token
         self._enforcement: _Enforcement | None = None
         self.delay = 0.0  # seconds each answer is held back (to simulate a slow service)
+        self._holds: list[tuple[str, frozenset[str]]] = []
+        self._released = asyncio.Event()
+        self.held: list[RecordedRequest] = []  # requests waiting for release()
         self.app = web.Application()
         self.app.router.add_post("/v3/conversations", self._create)
         self.app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
@@ -164,6 +167,31 @@ class ConnectorEmulator:
         Every received request counts, refused or not, as a strict service would count it.
         """
         self._enforcement = _Enforcement(per_conversation, per_app, window, retry_after)
+
+    def hold(self, target: str, operations: tuple[str, ...] = ("send",)) -> None:
+        """Keep matching requests waiting, unanswered and undelivered, until `release()`: a
+        send in flight when the bot's process dies. A request whose client has gone by the
+        time it is released is recorded with status 499 and delivers nothing."""
+        self._holds.append((target, frozenset(operations)))
+
+    def release(self) -> None:
+        self._holds.clear()
+        self._released.set()
+
+    async def _hold(self, request: web.Request, rec: RecordedRequest, op: str) -> bool:
+        """True if the request was held and its client went away meanwhile."""
+        if not any(op in ops and (target == ANY or target in (rec.user_id, rec.conversation_id))
+                   for target, ops in self._holds):
+            return False
+        self.held.append(rec)
+        await self._released.wait()
+        await asyncio.sleep(0.1)  # let the event loop notice a connection closed meanwhile
+        self.held.remove(rec)
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            rec.status = 499
+            return True
+        return False
 
     def clear_rules(self) -> None:
         self._rules.clear()
@@ -236,6 +264,8 @@ class ConnectorEmulator:
         failure = self._scripted(rec, "create")
         if failure is not None:
             return await self._answer(rec, failure)
+        if await self._hold(request, rec, "create"):
+            return _error(499, "ClientClosedRequest")
         body = rec.body
         problem = _check_create(body)
         if problem:
@@ -251,6 +281,8 @@ class ConnectorEmulator:
         failure = self._scripted(rec, "send")
         if failure is not None:
             return await self._answer(rec, failure)
+        if await self._hold(request, rec, "send"):
+            return _error(499, "ClientClosedRequest")
         if conversation_id not in self.conversations:
             return await self._answer(rec, _error(404, "ConversationNotFound"))
         if not isinstance(rec.body, dict) or not rec.body.get("type"):

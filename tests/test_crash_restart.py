@@ -1,0 +1,135 @@
+"""A bot process killed (SIGKILL) in the middle of sending invitations loses nothing and
+sends nothing twice: the invitations were written before sending, the delivered ones are
+marked, and a new process takes over the rest once their leases expire.
+
+The bot runs as a real process (`python -m bot serve`) against the Bot Connector emulator,
+which holds two invitation sends in flight, as Teams would while the process dies."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.directory import load_directory, resolve
+from tests.emulators.connector import running_emulator
+from tests.test_bot_flow import CHAIR_AAD, FORM, TENANT, find_data, until
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BotProcess:
+    def __init__(self, db_url: str, tmp: Path, name: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / f"{name}.log"
+        env = {**os.environ, "DATABASE_URL": db_url, "PORT": str(self.port), "HOST": "127.0.0.1",
+               "STRATBOT_DELIVERY_POLL_SECONDS": "0.2", "STRATBOT_DELIVERY_LEASE_SECONDS": "2"}
+        for var in ("MicrosoftAppId", "MicrosoftAppPassword"):
+            env.pop(var, None)
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env,
+                                     stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+
+    async def ready(self, http: aiohttp.ClientSession, timeout: float = 30) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the bot exited: {self.log.read_text()[-2000:]}")
+            try:
+                async with http.get(f"{self.url}/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the bot did not start: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+async def press(http, bot: BotProcess, service_url: str, verb: str, data: dict) -> dict:
+    activity = {
+        "type": "invoke", "name": "adaptiveCard/action", "id": f"act-{verb}", "channelId": "msteams",
+        "serviceUrl": service_url, "from": {"id": "29:chair", "name": "Sam Chair", "aadObjectId": CHAIR_AAD},
+        "recipient": {"id": "28:bot"}, "conversation": {"id": "a:chair", "conversationType": "personal", "tenantId": TENANT},
+        "channelData": {"tenant": {"id": TENANT}},
+        "value": {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
+    }
+    async with http.post(f"{bot.url}/api/messages", json=activity) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+async def test_a_process_killed_mid_fan_out_loses_nothing_and_sends_nothing_twice(db_url, tmp_path):
+    directory = load_directory("bristol")
+    contacts = {role: resolve(directory, role, False) for role in ("social_care", "health", "police", "education")}
+    held = {"police", "education"}
+    async with running_emulator() as emu, aiohttp.ClientSession() as http:
+        emu.add_conversation("a:chair", "29:chair")
+        for role in held:  # these two cards are in flight when the process dies
+            emu.hold(contacts[role].aad_object_id)
+        first = BotProcess(db_url, tmp_path, "first")
+        try:
+            await first.ready(http)
+            plan = (await press(http, first, emu.url, "request_submit", FORM))["value"]
+            await press(http, first, emu.url, "plan_send", {"meeting_id": find_data(plan, "meeting_id")})
+
+            def delivered_to(role: str) -> list:
+                conversation = emu._by_user.get(contacts[role].aad_object_id)
+                return [r for r in emu.requests if r.conversation_id == conversation and r.method == "POST"
+                        and r.status == 201 and conversation is not None]
+
+            await until(lambda: len(emu.held) == 2 and all(delivered_to(r) for r in contacts if r not in held))
+        finally:
+            first.kill()
+        emu.release()  # too late: the process that sent them is gone
+        await until(lambda: not emu.held)
+        assert not any(delivered_to(r) for r in held), "\n".join(str((r.method, r.path, r.status, r.user_id)) for r in emu.requests)
+
+        second = BotProcess(db_url, tmp_path, "second")
+        try:
+            await second.ready(http)
+            await until(lambda: all(delivered_to(r) for r in contacts), timeout=30)
+            await asyncio.sleep(2.5)  # another lease period: anything sent twice would show now
+        finally:
+            second.stop()
+        for role in contacts:
+            assert len(delivered_to(role)) == 1, f"{role}: {len(delivered_to(role))} invitation cards delivered"
+        # Each invitee's card is an invitation for them, and the second process settled the meeting.
+        abandoned = [r for r in emu.requests if r.status == 499]
+        assert len(abandoned) == 2
+    from bot.adapters.db.repository import Repository
+    repo = Repository.from_url(db_url)
+    try:
+        meeting_id = find_data(plan, "meeting_id")
+        invitations = repo.list_invitations(meeting_id)
+        assert {i.role for i in invitations} == set(contacts)
+        assert all(i.delivery_state == "delivered" for i in invitations)
+        assert {i.role: i.attempts for i in invitations if i.role in held} == {"police": 2, "education": 2}
+        assert repo.get_meeting(meeting_id).state == "sent"
+    finally:
+        repo.close()
