@@ -2,9 +2,11 @@
 
 Each invitation row is written before it is sent. A worker claims a batch with a lease
 (FOR UPDATE SKIP LOCKED on PostgreSQL), delivers each card as a proactive 1:1 message,
-and records the outcome. A worker that dies mid-batch leaves leases that expire, and
-another worker (or the same one after restart) takes them over; delivered rows are never
-claimed again. The remaining duplicate window is the instant between Teams accepting a
+and records the outcome. While sends are in flight the worker renews their leases (a
+heartbeat), so a slow send is never taken over by a live replica; a worker that dies
+mid-batch stops renewing, its leases expire, and another worker (or the same one after
+restart) takes the rows over; delivered rows are never claimed again. After `max_attempts`
+failed attempts an invitation is failed for good and the chair told how else to reach them. The remaining duplicate window is the instant between Teams accepting a
 message and the row being marked, since the connector has no idempotency key.
 """
 from __future__ import annotations
@@ -26,6 +28,9 @@ FAILURE_TEXT = {
     "not_found": "no Teams account was found for them",
     "unauthorized": "the bot was not authorised to message them",
     "bad_request": "Teams refused the message",
+    "server": "sending kept failing, so the bot gave up",
+    "network": "Teams could not be reached, so the bot gave up",
+    "throttled": "Teams kept asking the bot to slow down, so it gave up",
 }
 
 
@@ -35,6 +40,7 @@ class DeliveryWorker:
     owner: str
     lease_seconds: float = 60
     batch: int = 20
+    max_attempts: int = 10  # then the invitation is failed for good and the chair told
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -49,7 +55,12 @@ class DeliveryWorker:
             repo.claim_invitations, self.owner, now, self.lease_seconds, self.batch)
         if not claimed:
             return 0
-        await asyncio.gather(*(self._deliver(inv) for inv in claimed))
+        in_flight = {inv.id for inv in claimed}
+        heartbeat = asyncio.create_task(self._keep_leases(in_flight))
+        try:
+            await asyncio.gather(*(self._deliver(inv, in_flight) for inv in claimed))
+        finally:
+            heartbeat.cancel()
         for meeting_id in dict.fromkeys(inv.meeting_id for inv in claimed):
             await self._settle(meeting_id)
         return len(claimed)
@@ -69,7 +80,25 @@ class DeliveryWorker:
             except asyncio.TimeoutError:
                 pass
 
-    async def _deliver(self, inv: InvitationRecord) -> None:
+    async def _keep_leases(self, in_flight: set[str]) -> None:
+        """Renew the batch's leases every third of a lease while sends are in flight: a live
+        worker keeps its rows however long Teams makes it wait; a dead one stops renewing."""
+        while in_flight:
+            await asyncio.sleep(self.lease_seconds / 3)
+            until = self.service.clock() + timedelta(seconds=self.lease_seconds)
+            try:
+                await asyncio.to_thread(self.service.repo.extend_leases, list(in_flight), self.owner, until)
+            except Exception:
+                log.exception("could not renew delivery leases")
+
+    async def _deliver(self, inv: InvitationRecord, in_flight: set[str] | None = None) -> None:
+        try:
+            await self._deliver_one(inv)
+        finally:
+            if in_flight is not None:
+                in_flight.discard(inv.id)
+
+    async def _deliver_one(self, inv: InvitationRecord) -> None:
         service, repo = self.service, self.service.repo
         meeting = await asyncio.to_thread(repo.get_meeting, inv.meeting_id)
         service_url = inv.service_url or meeting.chair_service_url
@@ -79,10 +108,14 @@ class DeliveryWorker:
             conversation_id = inv.conversation_id or await self._conversation_for(inv, service_url)
             card = cards.invitation_card(await service.invitation_view(meeting, inv))
             activity_id = await service.messenger.send_card(service_url, conversation_id, card, inv.tenant_id)
-        except DeliveryError as e:
-            retry_at = None if e.permanent else service.clock() + timedelta(seconds=min(300, 5 * 2 ** min(inv.attempts, 6)))
-            await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, e.kind, str(e), e.permanent, retry_at=retry_at)
-            if e.permanent:  # mark_failed has logged it
+        except Exception as e:  # an unexpected fault counts as a failed attempt, never a lost invitation
+            if not isinstance(e, DeliveryError):
+                log.exception("delivering invitation %s failed unexpectedly", inv.id)
+                e = DeliveryError("server", None, "the bot hit an internal error sending it (see the bot's log)")
+            permanent = e.permanent or inv.attempts >= self.max_attempts
+            retry_at = None if permanent else service.clock() + timedelta(seconds=min(300, 5 * 2 ** min(inv.attempts, 6)))
+            await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, e.kind, str(e), permanent, retry_at=retry_at)
+            if permanent:  # mark_failed has logged it
                 await service.tell_chair(
                     meeting, f"{cards.role_name(inv.role)} could not be reached in Teams",
                     f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(e.kind, e.kind)}. "

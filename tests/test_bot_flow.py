@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -14,7 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.directory import load_directory, resolve
 from bot.settings import Settings
-from bot.keys import WORKER
+from bot.adapters.connector import RetryPolicy
+from bot.delivery import DeliveryWorker
+from bot.keys import SERVICE, WORKER
 from tests.emulators.connector import running_emulator
 
 TENANT = "11111111-1111-4111-8111-111111111111"
@@ -244,6 +247,9 @@ async def test_a_nominated_colleague_in_the_directory_is_invited_in_the_same_rol
     refused = await t.press(people["police"], "invite_accept", {"invitation_id": bo_invitation})
     assert "only they can answer" in json.dumps(refused)
     await t.press(bo, "invite_accept", {"invitation_id": bo_invitation})
+    # The notice may come from the delivery worker settling Bo's card at the same moment.
+    await until(lambda: any("is quorate" in text_of(c) for c in t.cards_to(chair.conversation)))
+    await asyncio.sleep(0.3)
     assert sum("is quorate" in text_of(c) for c in t.cards_to(chair.conversation)) == 1
 
 
@@ -269,3 +275,52 @@ async def test_a_nominee_the_bot_cannot_invite_is_passed_to_the_chair_and_a_decl
     await t.press(bo, "invite_decline", {"invitation_id": bo_invitation, "decline_reason": "On leave"})
     escalations = [c for c in t.cards_to(chair.conversation) if "Police cannot make the meeting quorate" in text_of(c)]
     assert len(escalations) == 1 and "003_2d544eb75ad81283.txt" in text_of(escalations[0])
+
+
+async def test_delivery_that_keeps_failing_is_given_up_after_its_attempts_and_the_chair_told(teams):
+    t, app = teams
+    service, worker = app[SERVICE], app[WORKER]
+    worker.max_attempts = 3
+    service.messenger.client.retry = RetryPolicy(max_attempts=1)  # one HTTP try per delivery attempt
+    now = [datetime.now(timezone.utc)]
+    service.clock = lambda: now[0]
+    police = resolve(load_directory("bristol"), "police", False)
+    t.emulator.fail(police.aad_object_id, 503, times=None)
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    await t.press(chair, "plan_send", {"meeting_id": find_data(plan, "meeting_id")})
+    tries = lambda: [r for r in t.emulator.requests if r.user_id == police.aad_object_id]
+    for attempt in (1, 2):  # failed, to be retried after a back-off: the chair is not troubled yet
+        await until(lambda: len(tries()) >= attempt)
+        await asyncio.sleep(0.3)
+        assert len(tries()) == attempt  # the back-off holds
+        assert not any("could not be reached" in text_of(c) for c in t.cards_to(chair.conversation))
+        now[0] += timedelta(minutes=10)  # past the back-off
+        worker.wake()
+    await until(lambda: any("could not be reached" in text_of(c) for c in t.cards_to(chair.conversation)))
+    notice = next(c for c in t.cards_to(chair.conversation) if "could not be reached" in text_of(c))
+    assert "gave up" in text_of(notice) and police.phone in text_of(notice)
+    await asyncio.sleep(0.5)
+    assert len(tries()) == 3
+
+
+async def test_a_slow_send_keeps_its_lease_so_another_replica_does_not_send_it_again(teams):
+    t, app = teams
+    service, worker = app[SERVICE], app[WORKER]
+    worker.lease_seconds = 0.6  # renewed every 0.2 s while the send is in flight
+    other = DeliveryWorker(service, owner="replica-2", lease_seconds=0.6)
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    t.emulator.delay = 2.0  # Teams answers each call after 2 s: far longer than a lease
+    await t.press(chair, "plan_send", {"meeting_id": find_data(plan, "meeting_id")})
+    creates = lambda: [r for r in t.emulator.requests if r.path.endswith("/v3/conversations")]
+    await until(lambda: len(creates()) >= 4)
+    for _ in range(8):  # the other replica keeps looking while the slow sends are in flight
+        assert await other.run_once() == 0
+        await asyncio.sleep(0.25)
+    t.emulator.delay = 0
+    sends = lambda: [r for r in t.emulator.requests if r.method == "POST" and r.conversation_id
+                     and r.conversation_id != chair.conversation and r.status == 201]
+    await until(lambda: len(sends()) >= 4)
+    await asyncio.sleep(1.0)
+    assert len(sends()) == 4 and len(creates()) == 4

@@ -539,6 +539,24 @@ class Repository:
             order = {id_: i for i, id_ in enumerate(ids)}
             return sorted((_record(InvitationRecord, r) for r in claimed), key=lambda r: order[r.id])
 
+    def extend_leases(self, invitation_ids: Iterable[str], owner: str, until: datetime) -> int:
+        """Keep holding invitations `owner` is still sending (a heartbeat), so a slow send
+        (Retry-After waits) is not taken over while alive. Returns how many were extended;
+        rows finished, or taken over after the lease lapsed, are left alone."""
+        owner = _text("owner", owner)  # type: ignore[assignment]
+        until = _instant("until", until)  # type: ignore[assignment]
+        ids = list(invitation_ids)
+        if not ids:
+            return 0
+        with self._sessions.begin() as s:
+            result = s.execute(
+                update(Invitation)
+                .where(Invitation.id.in_(ids), Invitation.lease_owner == owner, Invitation.delivery_state == "pending")
+                .values(lease_expires_at=until),
+                execution_options={"synchronize_session": False},
+            )
+            return result.rowcount
+
     def mark_delivered(self, invitation_id: str, owner: str, conversation_id: str, activity_id: str | None) -> bool:
         """Record that `owner` delivered the invitation. Only the current lease owner may
         (a replica whose lease was taken over gets False, and changes nothing)."""
