@@ -23,6 +23,8 @@ MEETING_STATES = ("draft", "sending", "sent", "cancelled", "held")
 DELIVERY_STATES = ("pending", "delivered", "failed")
 RESPONSES = ("none", "accepted", "declined", "nominated", "written")
 INVITATION_LEVELS = ("quorum", "must", "should")
+REMINDER_STATES = ("pending", "sent", "cancelled", "failed")
+REMINDER_RECIPIENTS = ("chair", "invitee")
 
 # Deterministic constraint names: Alembic can only alter or drop what it can name, and
 # SQLite's batch mode (table copy) needs the names to recreate constraints.
@@ -123,6 +125,8 @@ class Meeting(Base):
     chair_tenant_id: Mapped[str | None] = mapped_column(String)
     plan_activity_id: Mapped[str | None] = mapped_column(String)
     status_activity_id: Mapped[str | None] = mapped_column(String)
+    # What the chair recorded after the meeting (bot.core.outcome.Outcome as JSON).
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     # Optimistic concurrency: every update bumps it; a writer that read an older version
@@ -186,3 +190,37 @@ class Event(Base):
     actor_aad_id: Mapped[str | None] = mapped_column(String)
     kind: Mapped[str] = mapped_column(String)
     detail: Mapped[dict[str, Any]]
+
+
+class Reminder(Base):
+    """A message the bot owes someone at a time: the source of truth for reminders, so that
+    none is lost in a restart and none is sent twice by replicas. APScheduler only decides
+    when to look; a replica claims due rows with a lease (FOR UPDATE SKIP LOCKED), sends,
+    and marks them sent. `key` is unique per meeting: the same reminder is never planned twice."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "key"),
+        CheckConstraint(one_of("state", REMINDER_STATES), name="state"),
+        CheckConstraint(one_of("recipient", REMINDER_RECIPIENTS), name="recipient"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        # What claim_reminders scans: pending rows by due time.
+        Index(None, "state", "due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(String(32), ForeignKey("meetings.id"), index=True)
+    key: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    recipient: Mapped[str] = mapped_column(String(16))
+    invitation_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("invitations.id"))
+    due_at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String)
+    lease_expires_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -54,7 +54,7 @@ ANSWERS = tuple(r for r in RESPONSES if r != "none")
 MEETING_UPDATABLE = frozenset({
     "area", "case_ref", "chair_aad_id", "chair_name", "request", "plan", "state", "meeting_at",
     "deadline", "join_url", "chair_conversation_id", "chair_service_url", "chair_tenant_id",
-    "plan_activity_id", "status_activity_id",
+    "plan_activity_id", "status_activity_id", "outcome",
 })
 # Card/conversation plumbing: updated often, of no interest to the audit record.
 _UNAUDITED = frozenset({"plan_activity_id", "status_activity_id", "chair_conversation_id", "chair_service_url", "chair_tenant_id"})
@@ -116,6 +116,7 @@ class MeetingRecord:
     chair_tenant_id: str | None
     plan_activity_id: str | None
     status_activity_id: str | None
+    outcome: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
     version: int
@@ -289,6 +290,8 @@ def _new_invitation(row: NewInvitation | Mapping[str, Any]) -> NewInvitation:
 def _check_meeting_field(name: str, value: object) -> object:
     if name in ("request", "plan"):
         return _json(name, value)
+    if name == "outcome":
+        return None if value is None else _json(name, value)
     if name == "state":
         return _choice("state", value, MEETING_STATES)
     if name == "deadline":
