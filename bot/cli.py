@@ -1,4 +1,5 @@
-"""Command line: `python -m bot plan REQUEST.json`, `python -m bot check-config`, `python -m bot serve`.
+"""Command line: `python -m bot plan REQUEST.json`, `python -m bot check-config`, `python -m bot serve`,
+`python -m bot export MEETING_ID`.
 
 Exit status: 0 success, 2 invalid input or configuration (one line per problem on stderr,
 nothing on stdout), 1 an unexpected failure (reported in one line, never a traceback).
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -79,6 +81,59 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_FORMATS = ("json", "csv", "timeline-csv")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The meeting's case record (bot/record.py) from $DATABASE_URL, to stdout or --output.
+    Reads only: it neither migrates nor creates a database."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from .adapters.db.engine import normalize_url
+    from .adapters.db.repository import Repository
+    from .record import case_record, record_csv, timeline_csv
+    from .settings import Settings
+
+    url_text = Settings.from_env().database_url
+    try:
+        url = normalize_url(make_url(url_text))
+    except ArgumentError:
+        return _fail(["DATABASE_URL: not a database URL"])
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not url.database.startswith("file:") and not Path(url.database).expanduser().is_file():
+        return _fail([f"no database at {url.database} (set DATABASE_URL)"])
+    repo = Repository.from_url(url)
+    try:
+        meeting = repo.get_meeting(args.meeting_id)
+        if meeting is None:
+            return _fail([f"no meeting {args.meeting_id}"])
+        record = case_record(meeting, repo.list_invitations(meeting.id), repo.list_events(meeting.id),
+                             exported_at=datetime.now(timezone.utc))
+    except DBAPIError as e:
+        first = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
+        print(f"error: cannot read the database: {first}", file=sys.stderr)
+        return 1
+    finally:
+        repo.close()
+    if args.format == "json":
+        text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = record_csv(record) if args.format == "csv" else timeline_csv(record)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    # A byte order mark on CSV files, so Excel reads them as UTF-8 (not the ANSI code page).
+    encoding = "utf-8" if args.format == "json" else "utf-8-sig"
+    try:
+        with open(args.output, "w", encoding=encoding, newline="") as f:
+            f.write(text)
+    except OSError as e:
+        return _fail([f"cannot write {args.output} ({e.strerror})"])
+    print(f"case record of meeting {meeting.id} written to {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Strategy-meeting bot")
     parser.add_argument("--config", type=Path, default=None,
@@ -91,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check_config)
     m = sub.add_parser("migrate", help="apply the database migrations ($DATABASE_URL, default SQLite)")
     m.set_defaults(func=cmd_migrate)
+    x = sub.add_parser("export", help="export a meeting's case record ($DATABASE_URL): JSON or CSV")
+    x.add_argument("meeting_id")
+    x.add_argument("--format", choices=EXPORT_FORMATS, default="json",
+                   help="json (default): the whole record; csv: one row per invitation; timeline-csv: the event log")
+    x.add_argument("--output", type=Path, default=None, metavar="FILE", help="write to FILE instead of stdout (CSV with a UTF-8 BOM for Excel)")
+    x.set_defaults(func=cmd_export)
     s = sub.add_parser("serve", help="run the bot's web service")
     s.set_defaults(func=cmd_serve)
     return parser
