@@ -33,13 +33,12 @@ from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from .core import quoracy
+from .core.wording import UK, as_uk, role_name, uk_time  # noqa: F401  (re-exported)
 from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES, ROLES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "cards"
-UK = ZoneInfo("Europe/London")  # every area's time zone (shared/spec/plan.md, Time)
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MAX_CHILDREN = 4
 
@@ -232,29 +231,7 @@ def as_attachment(card: Mapping[str, Any]) -> dict:
     return {"contentType": CONTENT_TYPE, "content": card}
 
 
-def role_name(role: str) -> str:
-    return ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
-
-
-def _instant(value: datetime | str | None) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        raise ValueError(f"{value!r}: a time shown on a card must carry a UTC offset")
-    return value.astimezone(UK)
-
-
-def uk_time(value: datetime | str | None, *, missing: str = "") -> str:
-    """'Wednesday 25 November 2026, 17:00 (UK time)'; 23:59:59 reads as the end of the day."""
-    t = _instant(value)
-    if t is None:
-        return missing
-    day = f"{t:%A} {t.day} {t:%B %Y}"
-    if (t.hour, t.minute, t.second) == (23, 59, 59):
-        return f"the end of {day} (23:59 UK time)"
-    return f"{day}, {t:%H:%M} (UK time)"
+_instant = as_uk  # cards show every time in UK local time
 
 
 def _cited(rule: Any) -> dict[str, str]:
@@ -865,3 +842,88 @@ def chair_status_card(view: StatusView) -> dict:
         "failures": failures,
     }
     return render("chair_status", data)
+
+
+# --- reminders and the outcome ------------------------------------------------------------------
+
+def reminder_card(meeting_id: str, kind: str, detail: Mapping[str, Any], *, minutes_to: Sequence[str] = ()) -> dict:
+    """A reminder (bot.core.reminders.Planned.detail). A follow-up has a Done button (verb
+    followup_done); a minutes reminder a form (minutes_submit: minutes_date, minutes_to); an
+    outcome request a button opening the outcome card (outcome_open)."""
+    follow_up = detail.get("follow_up") or ""
+    minutes = follow_up in ("minutes_due", "minutes_circulation")
+    return render("reminder", {
+        "meeting_id": meeting_id, "title": str(detail.get("title") or ""), "text": str(detail.get("text") or ""),
+        "source": str(detail.get("source") or ""), "follow_up": follow_up,
+        "minutes": minutes, "done": bool(follow_up) and not minutes, "outcome": kind == "outcome_request",
+        "minutes_to": "\n".join(minutes_to),
+    })
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    meeting_id: str
+    case_ref: str
+    meeting_at: datetime | str | None
+    invitees: Sequence[tuple[str, str]]  # (invitation id, "Police: DC Bea Madeup")
+    minutes_recipients: Sequence[str] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)  # what the chair entered before
+    error: str = ""
+
+
+def outcome_card(view: OutcomeView) -> dict:
+    """Action outcome_submit (meeting_id; held, quorate, attended, others_attended, decision,
+    minutes_date, minutes_to)."""
+    from .core.outcome import DECISIONS
+
+    v = view.values
+    return render("outcome", {
+        "meeting_id": view.meeting_id, "case_ref": view.case_ref,
+        "meeting": uk_time(view.meeting_at, missing="Time not recorded"), "error": view.error,
+        "held": str(v.get("held") or ""), "quorate": str(v.get("quorate") or ""),
+        "attended": str(v.get("attended") or ""), "others_attended": str(v.get("others_attended") or ""),
+        "decision": str(v.get("decision") or ""), "minutes_date": str(v.get("minutes_date") or ""),
+        "minutes_to": str(v.get("minutes_to") or "\n".join(view.minutes_recipients)),
+        "minutes_hint": ("The protocol asks for the minutes to go to: " + "; ".join(view.minutes_recipients))
+        if view.minutes_recipients else "",
+        "invitees": [{"title": t, "value": i} for i, t in view.invitees],
+        "decisions": [{"title": t, "value": k} for k, t in DECISIONS.items()],
+    })
+
+
+def read_outcome_form(data: Mapping[str, Any], invitation_ids: set[str]) -> tuple[dict[str, Any], str | None]:
+    """The outcome form's values, checked: (values, a problem to show or None)."""
+    from .core.outcome import DECISIONS
+
+    held = str(data.get("held") or "").strip()
+    if held not in ("yes", "no"):
+        return {}, "Say whether the meeting was held."
+    attended = tuple(a for a in str(data.get("attended") or "").split(",") if a)
+    if set(attended) - invitation_ids:
+        return {}, "Choose attendees from the list of invitees."
+    decision = str(data.get("decision") or "").strip() or None
+    if decision is not None and decision not in DECISIONS:
+        return {}, "Choose one of the section 47 decisions."
+    if held == "yes" and decision is None:
+        return {}, "Record the section 47 decision (no enquiry, single-agency or joint)."
+    quorate = {"yes": True, "no": False}.get(str(data.get("quorate") or "").strip())
+    minutes_date, problem = _read_date(data.get("minutes_date"))
+    if problem:
+        return {}, problem
+    minutes_to = tuple(line.strip()[:200] for line in str(data.get("minutes_to") or "").splitlines() if line.strip())
+    return {
+        "held": held == "yes", "quorate": quorate, "attended": attended,
+        "others_attended": str(data.get("others_attended") or "").strip()[:500], "decision": decision,
+        "minutes_date": minutes_date, "minutes_to": minutes_to if minutes_date else (),
+    }, None
+
+
+def _read_date(value: Any) -> tuple[datetime | None, str | None]:
+    text = str(value or "").strip()
+    if not text:
+        return None, None
+    try:
+        d = date.fromisoformat(text)
+    except ValueError:
+        return None, "Enter the date as YYYY-MM-DD."
+    return datetime.combine(d, time(12, 0), tzinfo=UK), None

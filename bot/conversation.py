@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol
 
 from . import cards
-from .adapters.db.repository import InvitationRecord, MeetingRecord, NewInvitation, Repository
+from .adapters.db.repository import InvitationRecord, MeetingRecord, NewInvitation, NewReminder, Repository
+from .core import reminders
+from .core.outcome import Outcome
 from .core.plan import make_plan
 from .core.profile import Profile
 from .core.request import RequestInvalid, parse_request
@@ -67,6 +69,7 @@ class ConversationService:
     messenger: Messenger
     clock: Callable[[], datetime] = utcnow
     wake_delivery: Callable[[], None] = lambda: None
+    wake_reminders: Callable[[], None] = lambda: None
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     # --- plumbing -----------------------------------------------------------------------
@@ -107,6 +110,8 @@ class ConversationService:
             "invite_nominate": self._respond, "invite_written": self._respond,
             "invite_reopen": self._reopen,
             "status_refresh": self._status_refresh,
+            "outcome_open": self._outcome_open, "outcome_submit": self._outcome_submit,
+            "minutes_submit": self._minutes_submit, "followup_done": self._followup_done,
         }.get(verb)
         if handler is None:
             return Reply(text=f"Sorry, I don't know the action '{verb[:40]}'. Type 'new' to request a strategy meeting.")
@@ -140,6 +145,7 @@ class ConversationService:
         )
         await self._db(self.repo.add_event, meeting.id, "requested", actor_aad_id=actor.aad_object_id,
                        detail={"deadline": plan.to_dict()["meeting_deadline"], "rule": plan.deadline_rule.id})
+        await self.sync_reminders(meeting.id)  # the deadline is watched even before anything is sent
         return Reply(card=cards.plan_card(plan.to_dict(), request.case_ref or "", meeting.id, area_name=profile.name),
                      replace=True)
 
@@ -173,6 +179,7 @@ class ConversationService:
                        plan=plan.to_dict(), meeting_at=plan.meeting_at)
         await self._db(self.repo.add_event, meeting.id, "time_set", actor_aad_id=actor.aad_object_id,
                        detail={"meeting_at": plan.to_dict()["meeting_at"]})
+        await self.sync_reminders(meeting.id)
         card = cards.plan_card(plan.to_dict(), meeting.case_ref or "", meeting.id, area_name=profile.name)
         return Reply(card=card, replace=True, messages=(Reply(text=late),) if late else ())
 
@@ -188,6 +195,7 @@ class ConversationService:
             await self._db(self.repo.add_event, meeting.id, "invitations_created", actor_aad_id=actor.aad_object_id,
                            detail={"roles": [r.role for r in rows], "unresolved": unresolved})
             self.wake_delivery()
+            await self.sync_reminders(meeting.id)
             notes = ()
             if unresolved:
                 notes = (Reply(text="No contact is listed in the directory for: "
@@ -351,30 +359,127 @@ class ConversationService:
             log.warning("could not notify the chair of %s: %s", meeting.id, e)
 
     async def after_answer(self, meeting_id: str) -> None:
-        """Update the chair's card; tell the chair once when the meeting becomes quorate, and
-        when a quorum role can no longer be filled (with the protocol's escalation step)."""
-        meeting, view, _ = await self._refresh(meeting_id)
-        events = {e.kind for e in await self._db(self.repo.list_events, meeting_id)}
+        """Update the chair's card, then re-plan the meeting's reminders: the answer ends the
+        chasing it answers, and the notices it calls for (quorate; a quorum role that can no
+        longer be filled, with the protocol's escalation step) are stored once, by key, and
+        sent at once by the reminder worker, so replicas never tell the chair twice."""
+        await self._refresh(meeting_id)
+        await self.sync_reminders(meeting_id)
+
+    # --- reminders ----------------------------------------------------------------------------------
+    def meeting_facts(self, meeting: MeetingRecord, invitations: list[InvitationRecord]) -> reminders.MeetingFacts:
         profile = self.profiles[meeting.area]
-        if cards.is_quorate(view):
-            if "quorate" not in events:
-                await self._db(self.repo.add_event, meeting_id, "quorate", detail={})
-                await self.tell_chair(meeting, "The meeting is quorate",
-                                      f"Case {meeting.case_ref or meeting.id[:8]}: social care, health and police have each accepted.")
-            return
-        for slot in cards.quorum_slots(view):
-            if slot.state in ("declined", "unreachable", "not_invited"):
-                kind = f"escalate_{slot.role}"
-                if kind in events:
-                    continue
-                await self._db(self.repo.add_event, meeting_id, kind, detail={"state": slot.state})
-                reach = ""
-                if slot.by and (slot.by.email or slot.by.phone):
-                    reach = f" Contact: {slot.by.name or ''} {slot.by.email or ''} {slot.by.phone or ''}".rstrip()
-                await self.tell_chair(
-                    meeting, f"{cards.role_name(slot.role)} cannot make the meeting quorate",
-                    f"{cards.role_name(slot.role)}: {slot.state.replace('_', ' ')}.{reach} "
-                    f"{profile.escalation.summary} ({profile.escalation.source})")
+        directory = self.directories.get(meeting.area)
+        availability = {c.id: c.availability for c in directory.contacts} if directory else {}
+        nominators = {i.nominated_by_id for i in invitations if i.nominated_by_id}
+        stored = meeting.outcome or {}
+        return reminders.MeetingFacts(
+            id=meeting.id, case_ref=meeting.case_ref or meeting.id[:8], state=meeting.state,
+            created_at=meeting.created_at, deadline=meeting.deadline, plan=meeting.plan,
+            fillers={q.role: frozenset(q.filled_by) for q in profile.quorum.roles},
+            escalation={"summary": profile.escalation.summary, "source": profile.escalation.source},
+            meeting_at=meeting.meeting_at, outcome=Outcome.from_json(stored if "held" in stored else None),
+            completed=frozenset(stored.get("completed") or ()),
+            minutes_circulated=bool(stored.get("minutes_circulated_at")),
+            invitations=tuple(reminders.InvitationFacts(
+                id=i.id, role=i.role, level=i.level, name=i.contact_name or "", response=i.response,
+                delivered_at=i.delivered_at if i.delivery_state == "delivered" else None,
+                failed=i.delivery_state == "failed",
+                on_call=availability.get(i.contact_id) in ("on_call", "always"),
+                handed_over=i.response == "nominated" and i.id in nominators,
+                email=i.contact_email, phone=i.contact_phone,
+            ) for i in invitations),
+        )
+
+    def planned_reminders(self, meeting: MeetingRecord, invitations: list[InvitationRecord]) -> list[reminders.Planned]:
+        calendar = self.profiles[meeting.area].area_calendar
+        return reminders.planned(self.meeting_facts(meeting, invitations), calendar)
+
+    async def sync_reminders(self, meeting_id: str) -> None:
+        meeting = await self._db(self.repo.get_meeting, meeting_id)
+        invitations = await self._db(self.repo.list_invitations, meeting_id)
+        wanted = [NewReminder(key=p.key, kind=p.kind, recipient=p.recipient, due_at=p.due_at, detail=p.detail(),
+                              invitation_id=p.invitation_id) for p in self.planned_reminders(meeting, invitations)]
+        await self._db(self.repo.sync_reminders, meeting_id, wanted)
+        self.wake_reminders()
+
+    # --- after the meeting: the outcome, the minutes, follow-ups done ---------------------------------
+    async def _outcome_view(self, meeting: MeetingRecord, values: dict | None = None, error: str = "") -> cards.OutcomeView:
+        invitations = await self._db(self.repo.list_invitations, meeting.id)
+        recipients: list[str] = []
+        for fu in meeting.plan.get("follow_ups") or ():
+            if fu["kind"] in reminders.MINUTES_KINDS:
+                recipients += list(fu.get("recipients") or ())
+        return cards.OutcomeView(
+            meeting_id=meeting.id, case_ref=meeting.case_ref or "", meeting_at=meeting.meeting_at,
+            invitees=[(i.id, f"{cards.role_name(i.role)}: {i.contact_name or 'not named'}") for i in invitations],
+            minutes_recipients=recipients, values=values or {}, error=error)
+
+    async def _outcome_open(self, actor: Actor, data: dict) -> Reply:
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        return Reply(card=cards.outcome_card(await self._outcome_view(meeting)))
+
+    async def _outcome_submit(self, actor: Actor, data: dict) -> Reply:
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        invitations = await self._db(self.repo.list_invitations, meeting.id)
+        values, problem = cards.read_outcome_form(data, {i.id for i in invitations})
+        if problem:
+            return Reply(card=cards.outcome_card(await self._outcome_view(meeting, data, problem)), replace=True)
+        now = self.clock()
+        outcome = Outcome(
+            held=values["held"], recorded_by=actor.aad_object_id or "", recorded_at=now,
+            held_at=meeting.meeting_at if values["held"] else None, quorate=values["quorate"],
+            attended=values["attended"], others_attended=values["others_attended"], decision=values["decision"],
+            minutes_circulated_at=values["minutes_date"], minutes_to=values["minutes_to"])
+        stored = {**(meeting.outcome or {}), **outcome.to_json()}
+        if not outcome.minutes_circulated and (meeting.outcome or {}).get("minutes_circulated_at"):
+            stored.update(minutes_circulated_at=meeting.outcome["minutes_circulated_at"],  # recorded earlier
+                          minutes_to=meeting.outcome.get("minutes_to") or [])
+        await self._db(self.repo.update_meeting_fields, meeting.id, actor_aad_id=actor.aad_object_id, outcome=stored,
+                       **({"state": "held"} if outcome.held else {}))
+        await self.sync_reminders(meeting.id)
+        if not outcome.held:
+            text = ("Recorded: the meeting was not held. Arrange a new time with 'Change time' on the plan card: "
+                    f"the deadline was {cards.uk_time(meeting.deadline)}.")
+        else:
+            from .core.outcome import DECISIONS
+            text = f"Recorded: {DECISIONS[outcome.decision or 'no_enquiry']}."
+            if not outcome.minutes_circulated:
+                text += " I will remind you when the minutes are due."
+        return Reply(card=cards.message_card("Outcome recorded", text), replace=True)
+
+    async def _minutes_submit(self, actor: Actor, data: dict) -> Reply:
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        when, problem = cards._read_date(data.get("minutes_date"))
+        to = [line.strip()[:200] for line in str(data.get("minutes_to") or "").splitlines() if line.strip()]
+        if problem or when is None or not to:
+            return Reply(text=problem or "Enter the date the minutes were circulated and who they went to.")
+        stored = dict(meeting.outcome or {})
+        stored.update(minutes_circulated_at=when.isoformat(), minutes_to=to)
+        await self._db(self.repo.update_meeting_fields, meeting.id, actor_aad_id=actor.aad_object_id, outcome=stored)
+        await self.sync_reminders(meeting.id)
+        return Reply(card=cards.message_card("Minutes recorded", f"Circulated on {when:%d %B %Y} to: " + "; ".join(to)),
+                     replace=True)
+
+    async def _followup_done(self, actor: Actor, data: dict) -> Reply:
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        kind = str(data.get("follow_up") or "")
+        if kind not in {fu["kind"] for fu in meeting.plan.get("follow_ups") or ()}:
+            return Reply(text="That follow-up is not part of this meeting's plan; nothing was changed.")
+        stored = dict(meeting.outcome or {})
+        stored["completed"] = sorted(set(stored.get("completed") or ()) | {kind})
+        await self._db(self.repo.update_meeting_fields, meeting.id, actor_aad_id=actor.aad_object_id, outcome=stored)
+        await self.sync_reminders(meeting.id)
+        return Reply(card=cards.message_card("Marked done", f"{kind.replace('_', ' ').capitalize()}: no more reminders."),
+                     replace=True)
 
 
 def _meeting_time(data: dict, problems: dict[str, str]) -> str | None:

@@ -13,3 +13,4 @@ BOT = web.AppKey("bot", object)           # the Teams ActivityHandler
 HEALTH = web.AppKey("health", dict)       # name -> async check returning bool
 SERVICE = web.AppKey("service", object)   # bot.conversation.ConversationService
 WORKER = web.AppKey("worker", object)     # bot.delivery.DeliveryWorker
+REMINDERS = web.AppKey("reminders", object)  # bot.reminding.ReminderWorker

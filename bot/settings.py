@@ -22,6 +22,7 @@ class Settings:
     worker_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
     delivery_poll_seconds: float = 2.0
     delivery_lease_seconds: float = 60.0
+    reminder_poll_seconds: float = 30.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -42,6 +43,7 @@ class Settings:
             app_type=env.get("MicrosoftAppType", defaults.app_type),
             delivery_poll_seconds=float(env.get("STRATBOT_DELIVERY_POLL_SECONDS", defaults.delivery_poll_seconds)),
             delivery_lease_seconds=float(env.get("STRATBOT_DELIVERY_LEASE_SECONDS", defaults.delivery_lease_seconds)),
+            reminder_poll_seconds=float(env.get("STRATBOT_REMINDER_POLL_SECONDS", defaults.reminder_poll_seconds)),
         )
 
     # The attribute names ConfigurationBotFrameworkAuthentication reads.

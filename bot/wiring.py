@@ -12,7 +12,7 @@ from aiohttp import web
 from .config_loader import load_profiles
 from .directory import DirectoryError, load_directory
 
-from .keys import ADAPTER, BOT, HEALTH, SERVICE, SETTINGS, WORKER
+from .keys import ADAPTER, BOT, HEALTH, REMINDERS, SERVICE, SETTINGS, WORKER
 
 log = logging.getLogger("bot")
 
@@ -27,6 +27,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     from .adapters.teams.messenger import ConnectorMessenger
     from .conversation import ConversationService
     from .delivery import DeliveryWorker
+    from .reminding import ReminderScheduler, ReminderWorker
 
     settings = app[SETTINGS]
     profiles = load_profiles(settings.config_dir)
@@ -48,7 +49,10 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     service = ConversationService(profiles, directories, repo, ConnectorMessenger(client))
     worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
     service.wake_delivery = worker.wake
-    app[SERVICE], app[WORKER] = service, worker
+    reminder_worker = ReminderWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
+    scheduler = ReminderScheduler(reminder_worker, settings.reminder_poll_seconds)
+    service.wake_reminders = scheduler.wake
+    app[SERVICE], app[WORKER], app[REMINDERS] = service, worker, reminder_worker
     app[ADAPTER] = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings.botframework_config()))
     app[BOT] = StrategyMeetingBot(service)
 
@@ -61,9 +65,11 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
 
     app[HEALTH] = {"database": database_ok}
     task = asyncio.create_task(worker.run_forever(settings.delivery_poll_seconds), name="delivery")
+    scheduler.start()  # its first run fires whatever fell due while no process was running
     try:
         yield
     finally:
+        scheduler.shutdown()
         task.cancel()
         try:
             await task

@@ -171,8 +171,10 @@ async def test_request_to_quorate_meeting(teams):
     await t.press(people["social_care"], "invite_accept", {"invitation_id": invitation["social_care"]})
 
     # 7. The chair is told once that the meeting is quorate, and the status card was updated in place.
-    notices = [c for c in t.cards_to(chair.conversation) if "is quorate" in text_of(c)]
-    assert len(notices) == 1
+    notices = lambda: [c for c in t.cards_to(chair.conversation) if "is quorate" in text_of(c)]
+    await until(lambda: notices())  # sent by the reminder worker, at once
+    await asyncio.sleep(0.3)
+    assert len(notices()) == 1
     updates = [r for r in t.emulator.requests if r.method == "PUT" and r.conversation_id == chair.conversation]
     assert updates and "Quorate" in text_of(updates[-1].body)
 
@@ -273,8 +275,10 @@ async def test_a_nominee_the_bot_cannot_invite_is_passed_to_the_chair_and_a_decl
     bo_invitation = find_data(t.cards_to(bo.conversation)[0], "invitation_id")
     assert not any("Police cannot make the meeting quorate" in text_of(c) for c in t.cards_to(chair.conversation))
     await t.press(bo, "invite_decline", {"invitation_id": bo_invitation, "decline_reason": "On leave"})
-    escalations = [c for c in t.cards_to(chair.conversation) if "Police cannot make the meeting quorate" in text_of(c)]
-    assert len(escalations) == 1 and "003_2d544eb75ad81283.txt" in text_of(escalations[0])
+    escalations = lambda: [c for c in t.cards_to(chair.conversation) if "Police cannot make the meeting quorate" in text_of(c)]
+    await until(lambda: escalations())
+    await asyncio.sleep(0.3)
+    assert len(escalations()) == 1 and "003_2d544eb75ad81283.txt" in text_of(escalations()[0])
 
 
 async def test_delivery_that_keeps_failing_is_given_up_after_its_attempts_and_the_chair_told(teams):

@@ -229,7 +229,8 @@ def test_templates_are_cached_and_never_mutated():
 
 def test_every_template_file_is_an_adaptive_card_1_5():
     files = sorted(p.stem for p in cards.TEMPLATE_DIR.glob("*.json"))
-    assert files == sorted(["welcome", "request_form", "plan", "invitation", "invitation_answered", "chair_status", "message"])
+    assert files == sorted(["welcome", "request_form", "plan", "invitation", "invitation_answered", "chair_status",
+                            "message", "reminder", "outcome"])
     for name in files:
         t = cards.load_template(name)
         assert t["version"] == "1.5" and t["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -577,7 +578,7 @@ def test_chair_status_changes_as_roles_answer(area):
     assert "Quorate" in text and "Not yet quorate" not in text and "3 of 3" in text
     assert "Declined: Clinic" in text
     assert esc.summary not in text
-    assert verbs(card) == {"status_refresh"}
+    assert verbs(card) == {"status_refresh", "outcome_open"}
     assert all(a["data"]["meeting_id"] == "meeting-42" for a in submitting(card))
 
 

@@ -115,6 +115,12 @@ class AreaCalendar:
         lt = self.local(t)
         return not (self.is_working_day(lt.date()) and self.office_open <= lt.time() < self.office_close)
 
+    def next_office_time(self, t: datetime) -> datetime:
+        """t itself when it is in office hours, else the next office opening."""
+        if not self.is_out_of_hours(t):
+            return t
+        return self.deadline(Timescale("next_office_opening"), t)  # type: ignore[return-value]
+
     def allows_office_hours_meeting_by(self, deadline: datetime) -> bool:
         """True when the deadline falls in (open, close] of a working day, i.e. a meeting in
         office hours can end by then. A deadline of exactly office close is in hours."""

@@ -168,6 +168,7 @@ class Invitation(Base):
     lease_expires_at: Mapped[datetime | None]
     conversation_id: Mapped[str | None] = mapped_column(String)
     activity_id: Mapped[str | None] = mapped_column(String)
+    delivered_at: Mapped[datetime | None]
     response: Mapped[str] = mapped_column(String(16))
     response_detail: Mapped[str | None] = mapped_column(Text)
     responded_by_aad_id: Mapped[str | None] = mapped_column(String)

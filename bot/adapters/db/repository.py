@@ -40,11 +40,13 @@ from bot.core.vocabulary import ROLES
 
 from .engine import make_engine, make_sessionmaker
 from .models import (
-    DELIVERY_STATES, INVITATION_LEVELS, MEETING_STATES, RESPONSES, Event, Invitation, Meeting, User,
+    DELIVERY_STATES, INVITATION_LEVELS, MEETING_STATES, REMINDER_RECIPIENTS, RESPONSES, Event, Invitation, Meeting,
+    Reminder, User,
 )
 
 __all__ = [
     "Repository", "UserRecord", "MeetingRecord", "InvitationRecord", "NewInvitation", "EventRecord",
+    "NewReminder", "ReminderRecord",
     "ResponseResult", "RepositoryError", "NotFound", "VersionConflict",
 ]
 
@@ -160,11 +162,44 @@ class InvitationRecord:
     lease_expires_at: datetime | None
     conversation_id: str | None
     activity_id: str | None
+    delivered_at: datetime | None
     response: str
     response_detail: str | None
     responded_by_aad_id: str | None
     responded_at: datetime | None
     nominated_by_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewReminder:
+    """A reminder as the planner wants it (bot.core.reminders.Planned, stored)."""
+
+    key: str
+    kind: str
+    recipient: str
+    due_at: datetime
+    detail: dict[str, Any]
+    invitation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReminderRecord:
+    id: str
+    meeting_id: str
+    key: str
+    kind: str
+    recipient: str
+    invitation_id: str | None
+    due_at: datetime
+    detail: dict[str, Any]
+    state: str
+    attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -567,7 +602,7 @@ class Repository:
         values = dict(
             delivery_state="delivered", conversation_id=_text("conversation_id", conversation_id),
             activity_id=_text("activity_id", activity_id, optional=True),
-            lease_expires_at=None, delivery_error=None, delivery_error_kind=None,
+            lease_expires_at=None, delivery_error=None, delivery_error_kind=None, delivered_at=self._now(),
         )
         return self._finish_lease(invitation_id, owner, values, "invitation.delivered", {})
 
@@ -643,6 +678,128 @@ class Repository:
                                 "response": response, "detail": detail, "previous": previous}))
             s.flush()
             return ResponseResult("recorded", _record(InvitationRecord, row), previous)
+
+    # -- reminders --
+
+    def sync_reminders(self, meeting_id: str, wanted: Iterable[NewReminder]) -> list[ReminderRecord]:
+        """Make the meeting's pending reminders exactly `wanted`: add the new ones, move the
+        ones whose time or text changed, cancel the ones no longer wanted. A reminder already
+        sent is never touched (its key stays taken, so it is never sent again); one cancelled
+        as no longer needed comes back if it is wanted again. Safe to run concurrently: keys
+        are unique per meeting. Returns the meeting's reminders."""
+        wanted = list(wanted)
+        for w in wanted:
+            _text("key", w.key), _text("kind", w.kind), _choice("recipient", w.recipient, REMINDER_RECIPIENTS)
+            _instant("due_at", w.due_at), _json("detail", w.detail)
+        by_key = {w.key: w for w in wanted}
+        now = self._now()
+        with self._sessions.begin() as s:
+            dialect = s.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            existing = {r.key: r for r in s.scalars(
+                select(Reminder).where(Reminder.meeting_id == meeting_id).with_for_update())}
+            for key, row in existing.items():
+                w = by_key.get(key)
+                if w is None:
+                    if row.state == "pending":
+                        row.state, row.last_error, row.updated_at = "cancelled", "no longer needed", now
+                        row.lease_owner = row.lease_expires_at = None
+                    continue
+                if row.state == "cancelled" and row.last_error == "no longer needed":
+                    row.state, row.last_error, row.attempts = "pending", None, 0
+                if row.state == "pending" and (row.due_at != w.due_at or row.detail != w.detail):
+                    row.due_at, row.detail, row.updated_at = w.due_at, dict(w.detail), now
+            for key, w in by_key.items():
+                if key in existing:
+                    continue
+                s.execute(insert(Reminder).values(
+                    id=uuid.uuid4().hex, meeting_id=meeting_id, key=w.key, kind=w.kind, recipient=w.recipient,
+                    invitation_id=w.invitation_id, due_at=w.due_at, detail=dict(w.detail), state="pending",
+                    attempts=0, created_at=now, updated_at=now,
+                ).on_conflict_do_nothing(index_elements=["meeting_id", "key"]))
+            s.flush()
+            rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
+            return [_record(ReminderRecord, r) for r in rows]
+
+    def list_reminders(self, meeting_id: str) -> list[ReminderRecord]:
+        with self._sessions.begin() as s:
+            rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
+            return [_record(ReminderRecord, r) for r in rows]
+
+    def next_reminder_due(self) -> datetime | None:
+        """When the earliest pending reminder falls due (for the scheduler)."""
+        with self._sessions.begin() as s:
+            # A row held by a lease (in flight, or backing off) is not due before the lease ends.
+            ready = case((Reminder.lease_expires_at > Reminder.due_at, Reminder.lease_expires_at), else_=Reminder.due_at)
+            value = s.scalar(select(func.min(ready)).where(Reminder.state == "pending"))
+            if isinstance(value, str):  # SQLite returns an expression's value as text
+                value = datetime.fromisoformat(value)
+            return None if value is None else (value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+
+    def claim_reminders(self, owner: str, now: datetime, lease_seconds: float = 60, limit: int = 50) -> list[ReminderRecord]:
+        """Lease up to `limit` pending reminders due by `now` (earliest first) to `owner`,
+        counting an attempt on each. FOR UPDATE SKIP LOCKED on PostgreSQL: replicas claiming
+        at once take different rows. A lease that expired (its claimer died) is taken over."""
+        owner = _text("owner", owner)  # type: ignore[assignment]
+        now = _instant("now", now)  # type: ignore[assignment]
+        if not lease_seconds > 0 or not (isinstance(limit, int) and limit > 0):
+            raise ValueError("lease_seconds and limit must be positive")
+        free = or_(Reminder.lease_expires_at.is_(None), Reminder.lease_expires_at <= now)
+        with self._sessions.begin() as s:
+            pick = (select(Reminder.id).where(Reminder.state == "pending", Reminder.due_at <= now, free)
+                    .order_by(Reminder.due_at, Reminder.id).limit(limit))
+            if s.get_bind().dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            ids = list(s.scalars(pick))
+            if not ids:
+                return []
+            claimed = s.scalars(
+                update(Reminder).where(Reminder.id.in_(ids), Reminder.state == "pending", free)
+                .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        attempts=Reminder.attempts + 1, updated_at=now)
+                .returning(Reminder),
+                execution_options={"synchronize_session": False, "populate_existing": True},
+            ).all()
+            order = {id_: i for i, id_ in enumerate(ids)}
+            return sorted((_record(ReminderRecord, r) for r in claimed), key=lambda r: order[r.id])
+
+    def extend_reminder_leases(self, ids: Iterable[str], owner: str, until: datetime) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self._sessions.begin() as s:
+            return s.execute(
+                update(Reminder).where(Reminder.id.in_(ids), Reminder.lease_owner == owner, Reminder.state == "pending")
+                .values(lease_expires_at=_instant("until", until)),
+                execution_options={"synchronize_session": False}).rowcount
+
+    def finish_reminder(self, reminder_id: str, owner: str, state: str, *, error: str | None = None,
+                        retry_at: datetime | None = None) -> bool:
+        """The lease owner records the outcome: "sent", "cancelled" (with why), "failed"
+        (for good), or "pending" again with `retry_at` (a transient failure). Anyone else
+        (a lease taken over) gets False and changes nothing. Sent, cancelled and failed
+        reminders are logged in the meeting's audit record."""
+        state = _choice("state", state, ("sent", "cancelled", "failed", "pending"))
+        now = self._now()
+        values: dict[str, Any] = dict(state=state, last_error=error, updated_at=now, lease_owner=None,
+                                      lease_expires_at=None)
+        if state == "sent":
+            values["sent_at"] = now
+        if state == "pending":
+            values["lease_expires_at"] = _instant("retry_at", retry_at, optional=True)
+        with self._sessions.begin() as s:
+            row = s.execute(
+                update(Reminder).where(Reminder.id == reminder_id, Reminder.lease_owner == owner,
+                                       Reminder.state == "pending")
+                .values(**values).returning(Reminder.meeting_id, Reminder.key, Reminder.kind, Reminder.attempts),
+                execution_options={"synchronize_session": False}).one_or_none()
+            if row is None:
+                return False
+            if state != "pending":
+                s.add(Event(meeting_id=row.meeting_id, at=now, actor_aad_id=None, kind=f"reminder.{state}", detail={
+                    "reminder_id": reminder_id, "key": row.key, "kind": row.kind, "attempt": row.attempts,
+                    "owner": owner, **({"reason": error} if error else {})}))
+            return True
 
     # -- audit log --
 

@@ -1,4 +1,5 @@
-"""Reminders (durable, claimed with leases) and the meeting's recorded outcome.
+"""Reminders (durable, claimed with leases), the meeting's recorded outcome, and when each
+invitation was delivered (reminders to answer count from then).
 
 Revision ID: 0003
 Revises: 0002
@@ -27,6 +28,8 @@ def _instant() -> sa.DateTime:
 def upgrade() -> None:
     with op.batch_alter_table("meetings") as batch:
         batch.add_column(sa.Column("outcome", _json(), nullable=True))
+    with op.batch_alter_table("invitations") as batch:
+        batch.add_column(sa.Column("delivered_at", _instant(), nullable=True))
     op.create_table(
         "reminders",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -61,5 +64,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_reminders_state_due_at"), table_name="reminders")
     op.drop_index(op.f("ix_reminders_meeting_id"), table_name="reminders")
     op.drop_table("reminders")
+    with op.batch_alter_table("invitations") as batch:
+        batch.drop_column("delivered_at")
     with op.batch_alter_table("meetings") as batch:
         batch.drop_column("outcome")

@@ -1,0 +1,313 @@
+"""Which reminders a meeting needs, and when: a pure function of the meeting's state.
+
+`planned(meeting, calendar)` returns every reminder the meeting should have *now*, each
+with a stable key. The service stores them (one row per meeting and key), whenever the
+meeting changes; a reminder that stops being planned (the answer came, the chair recorded
+the outcome) is cancelled before it is sent, and the worker asks again just before sending.
+So "each answer ends the reminders it answers" is one rule, not a special case per answer.
+
+What is reminded, to whom, when (times in the area's calendar):
+
+* The meeting deadline, to the chair, while the meeting is not yet quorate or has no time:
+  halfway from the request to the deadline ("approaching"), and shortly before it
+  ("imminent": an hour, or a quarter of a short window).
+* Quorum agencies that have not answered: the contact is chased once, a quarter of the
+  way from delivery to the deadline; halfway, the chair is told to escalate, with the
+  protocol's escalation step.
+* Told to the chair at once, once: the meeting became quorate; a quorum role can no longer
+  be filled (declined, unreachable, nobody to invite).
+* The meeting starting soon (15 minutes before) to everyone who accepted.
+* After the meeting: the chair is asked for the outcome an hour after the start, and
+  again the next working morning if it is still missing.
+* Every follow-up the area defines (plan `follow_ups`): a heads-up before it is due and a
+  note when it falls due, until the chair records it done. Follow-ups that apply only if
+  a section 47 enquiry goes ahead wait for the chair's decision. "As soon as practicable"
+  ones are reminded the next working morning.
+
+Quiet hours: a reminder that is not urgent, to someone who works office hours, is moved
+to the next office opening (never past the thing it reminds about). Urgent: anything due
+within 12 hours of the reminder, and every notice.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from . import quoracy
+from .calendar import AreaCalendar, Timescale
+from .outcome import Outcome
+from .wording import role_name, uk_time
+
+Recipient = Literal["chair", "invitee"]
+URGENT_WITHIN = timedelta(hours=12)
+SOON_BEFORE_START = timedelta(minutes=15)
+OUTCOME_AFTER_START = timedelta(hours=1)
+LONG_FOLLOW_UP = timedelta(days=3)  # longer windows get a heads-up two working days before
+
+# Follow-ups the chair settles by recording the minutes as circulated.
+MINUTES_KINDS = frozenset({"minutes_due", "minutes_circulation"})
+
+
+@dataclass(frozen=True)
+class InvitationFacts:
+    id: str
+    role: str
+    level: str
+    name: str
+    response: str                  # none / accepted / declined / nominated / written
+    delivered_at: datetime | None  # None while pending, or if delivery failed
+    failed: bool = False
+    on_call: bool = False          # the contact works out of hours (the on-call rota, or always)
+    handed_over: bool = False      # nominated a colleague who has an invitation of their own
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class MeetingFacts:
+    id: str
+    case_ref: str
+    state: str                     # draft / sending / sent / cancelled / held
+    created_at: datetime
+    deadline: datetime
+    plan: Mapping[str, Any]        # the plan as plan.to_dict() gives it
+    fillers: Mapping[str, frozenset[str]]  # quorum role -> roles that fill it
+    escalation: Mapping[str, str]  # {summary, source}
+    meeting_at: datetime | None = None
+    outcome: Outcome | None = None
+    completed: frozenset[str] = frozenset()  # follow-up kinds the chair marked done
+    minutes_circulated: bool = False         # recorded with the outcome or on its own
+    invitations: Sequence[InvitationFacts] = ()
+
+    @property
+    def chair_on_call(self) -> bool:
+        """An out-of-hours meeting is arranged by the EDT, who work at night."""
+        return bool(self.plan.get("out_of_hours"))
+
+
+@dataclass(frozen=True)
+class Planned:
+    key: str                       # unique per meeting: the same reminder is never planned twice
+    kind: str
+    recipient: Recipient
+    due_at: datetime
+    title: str
+    text: str
+    source: str = ""               # the protocol citation shown with it
+    invitation_id: str | None = None
+    expires_at: datetime | None = None  # not worth sending after this (e.g. "starts soon")
+    follow_up: str | None = None   # the follow-up kind, for a "done" button
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "title": self.title, "text": self.text, "source": self.source, "follow_up": self.follow_up,
+            "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    meeting: MeetingFacts
+    calendar: AreaCalendar
+    status: quoracy.QuorumStatus = field(init=False)
+
+    def __post_init__(self) -> None:
+        answered = [quoracy.Answered(i.role, i.name, i.response, i.failed, i.handed_over, key=i)  # type: ignore[arg-type]
+                    for i in self.meeting.invitations]
+        object.__setattr__(self, "status", quoracy.quorum_status(dict(self.meeting.fillers), answered))
+
+    def when(self, due: datetime, *, about: datetime | None, on_call: bool) -> datetime:
+        """Quiet hours: a non-urgent reminder to office-hours staff waits for the office to
+        open, unless that would be after the thing it is about."""
+        urgent = about is not None and about - due <= URGENT_WITHIN
+        if urgent or on_call or not self.calendar.is_out_of_hours(due):
+            return due
+        later = self.calendar.next_office_time(due)
+        return due if about is not None and later >= about else later
+
+
+def planned(meeting: MeetingFacts, calendar: AreaCalendar) -> list[Planned]:
+    if meeting.state == "cancelled":
+        return []
+    ctx = _Ctx(meeting, calendar)
+    out: list[Planned] = []
+    out += _notices(ctx)
+    if meeting.outcome is None:
+        out += _deadline(ctx)
+        out += _chasing(ctx)
+        out += _starting_soon(ctx)
+        out += _outcome_requests(ctx)
+    if meeting.outcome is None or meeting.outcome.held:
+        out += _follow_ups(ctx)
+    return out
+
+
+# --- before the meeting ------------------------------------------------------------------
+
+def _notices(ctx: _Ctx) -> list[Planned]:
+    m, out = ctx.meeting, []
+    if m.state == "draft":
+        return []
+    now_ish = m.created_at  # a notice is due at once: any past time will do
+    if ctx.status.quorate:
+        out.append(Planned("notice:quorate", "quorate", "chair", now_ish, "The meeting is quorate",
+                           f"Case {m.case_ref}: social care, health and police have each accepted."))
+        return out
+    if m.outcome is not None:
+        return out
+    for slot in ctx.status.roles:
+        if not slot.unfilled:
+            continue
+        who: InvitationFacts | None = slot.by.key if slot.by is not None else None
+        reach = ""
+        if who is not None and (who.email or who.phone):
+            reach = f" Contact: {who.name} {who.email or ''} {who.phone or ''}".rstrip()
+        state = {"declined": "declined", "unreachable": "could not be reached in Teams",
+                 "not_invited": "nobody was invited"}[slot.state]
+        out.append(Planned(
+            f"notice:unfilled:{slot.role}", "quorum_unfilled", "chair", now_ish,
+            f"{role_name(slot.role)} cannot make the meeting quorate",
+            f"{role_name(slot.role)}: {state}.{reach} {m.escalation['summary']}", m.escalation["source"]))
+    return out
+
+
+def _deadline(ctx: _Ctx) -> list[Planned]:
+    m = ctx.meeting
+    if ctx.status.quorate and m.meeting_at is not None:
+        return []
+    window = m.deadline - m.created_at
+    if window <= timedelta(0):
+        return []
+    missing = []
+    if not ctx.status.quorate:
+        waiting = [role_name(r.role) for r in ctx.status.roles if r.state != "accepted"]
+        missing.append("not yet quorate (no acceptance yet from " + ", ".join(waiting) + ")")
+    if m.meeting_at is None:
+        missing.append("no meeting time is set")
+    if m.state == "draft":
+        missing.insert(0, "the invitations have not been sent")
+    rule = m.plan.get("deadline_rule") or {}
+    text = (f"Case {m.case_ref}: the strategy meeting must take place by {uk_time(m.deadline)} "
+            f"({rule.get('summary', '')}). It is " + "; ".join(missing) + ".")
+    imminent_at = m.deadline - min(timedelta(hours=1), window / 4)
+    approaching_at = ctx.when(m.created_at + window / 2, about=m.deadline, on_call=m.chair_on_call)
+    iso = m.deadline.isoformat()
+    out = []
+    if approaching_at < imminent_at:
+        out.append(Planned(f"deadline:approaching:{iso}", "deadline_approaching", "chair", approaching_at,
+                           "The meeting deadline is approaching", text, rule.get("source", "")))
+    out.append(Planned(f"deadline:imminent:{iso}", "deadline_imminent", "chair", imminent_at,
+                       "The meeting deadline is close", text, rule.get("source", "")))
+    return out
+
+
+def _chasing(ctx: _Ctx) -> list[Planned]:
+    m, out = ctx.meeting, []
+    filled = {r.role for r in ctx.status.roles if r.state == "accepted"}
+    for inv in m.invitations:
+        if inv.level != "quorum" or inv.response != "none" or inv.delivered_at is None:
+            continue
+        if any(inv.role in m.fillers.get(role, ()) for role in filled):
+            continue  # someone else already fills the quorum role this invitee could fill
+        window = m.deadline - inv.delivered_at
+        if window <= timedelta(0):
+            continue
+        rule = m.plan.get("deadline_rule") or {}
+        chase_at = inv.delivered_at + max(timedelta(minutes=15), window / 4)
+        escalate_at = inv.delivered_at + max(timedelta(minutes=30), window / 2)
+        if chase_at < m.deadline:
+            out.append(Planned(
+                f"chase:{inv.id}", "chase", "invitee", ctx.when(chase_at, about=m.deadline, on_call=inv.on_call),
+                "Please answer: strategy meeting invitation",
+                f"Case {m.case_ref}: your agency ({role_name(inv.role)}) is needed for the meeting to be quorate. "
+                f"It must take place by {uk_time(m.deadline)}. Please accept, send a colleague, or decline with a reason.",
+                rule.get("source", ""), invitation_id=inv.id, expires_at=m.deadline))
+        if escalate_at < m.deadline:
+            reach = " ".join(x for x in (inv.name, inv.email, inv.phone) if x)
+            out.append(Planned(
+                f"no_answer:{inv.id}", "no_answer", "chair",
+                ctx.when(escalate_at, about=m.deadline, on_call=m.chair_on_call),
+                f"{role_name(inv.role)} has not answered",
+                f"Case {m.case_ref}: no answer yet from {role_name(inv.role)} ({reach}), invited "
+                f"{uk_time(inv.delivered_at)}. {m.escalation['summary']}",
+                m.escalation["source"], expires_at=m.deadline))
+    return out
+
+
+def _starting_soon(ctx: _Ctx) -> list[Planned]:
+    m = ctx.meeting
+    if m.meeting_at is None:
+        return []
+    return [Planned(
+        f"starting:{inv.id}:{m.meeting_at.isoformat()}", "starting_soon", "invitee", m.meeting_at - SOON_BEFORE_START,
+        "The strategy meeting starts soon", f"Case {m.case_ref}: the meeting starts at {uk_time(m.meeting_at)}.",
+        invitation_id=inv.id, expires_at=m.meeting_at + timedelta(minutes=5))
+        for inv in m.invitations if inv.response == "accepted"]
+
+
+def _outcome_requests(ctx: _Ctx) -> list[Planned]:
+    m = ctx.meeting
+    if m.meeting_at is None or m.state == "draft":
+        return []
+    first = ctx.when(m.meeting_at + OUTCOME_AFTER_START, about=None, on_call=m.chair_on_call)
+    again = ctx.calendar.deadline(Timescale("next_office_opening"), first)  # the next working morning
+    iso = m.meeting_at.isoformat()
+    text = (f"Case {m.case_ref}: please record the outcome of the meeting of {uk_time(m.meeting_at)}: "
+            "whether it was held and quorate, who attended, and the section 47 decision.")
+    out = [Planned(f"outcome:{iso}", "outcome_request", "chair", first, "Record the meeting's outcome", text)]
+    if again is not None and again > first:
+        out.append(Planned(f"outcome:again:{iso}", "outcome_request", "chair", again,
+                           "The meeting's outcome is still to be recorded", text))
+    return out
+
+
+# --- after the meeting ----------------------------------------------------------------------
+
+def _follow_ups(ctx: _Ctx) -> list[Planned]:
+    m, out = ctx.meeting, []
+    if m.meeting_at is None:
+        return out
+    enquiry = m.outcome.enquiry if m.outcome is not None else None
+    for fu in m.plan.get("follow_ups") or ():
+        kind = fu["kind"]
+        if kind in m.completed or (kind in MINUTES_KINDS and m.minutes_circulated):
+            continue
+        if fu.get("applies_if") == "s47_enquiry" and enquiry is not True:
+            continue  # waits for the chair's decision that the enquiry goes ahead
+        rule = fu.get("rule") or {}
+        summary, source = rule.get("summary", kind.replace("_", " ")), rule.get("source", "")
+        to = fu.get("recipients") or ()
+        to_text = (" Send to: " + "; ".join(to) + ".") if to else ""
+        due = datetime.fromisoformat(fu["due"]) if fu.get("due") else None
+        if due is None:  # as soon as practicable: the next working morning after the meeting
+            at = ctx.calendar.next_office_time(m.meeting_at + timedelta(hours=16))
+            out.append(Planned(f"follow_up:{kind}:asap:{m.meeting_at.isoformat()}", kind, "chair",
+                               ctx.when(at, about=None, on_call=m.chair_on_call),
+                               f"Due as soon as practicable: {kind.replace('_', ' ')}",
+                               f"Case {m.case_ref}: {summary}{to_text}", source, follow_up=kind))
+            continue
+        iso = due.isoformat()
+        window = due - m.meeting_at
+        if window > LONG_FOLLOW_UP:
+            local = ctx.calendar.local(due)
+            day = local.date()
+            for _ in range(2):  # two working days before the due day
+                day -= timedelta(days=1)
+                while not ctx.calendar.is_working_day(day):
+                    day -= timedelta(days=1)
+            soon = ctx.calendar.at(day, ctx.calendar.office_open)
+        else:
+            soon = due - window / 4
+        if soon > m.meeting_at:
+            out.append(Planned(f"follow_up:{kind}:soon:{iso}", kind, "chair",
+                               ctx.when(soon, about=due, on_call=m.chair_on_call),
+                               f"Coming up: {kind.replace('_', ' ')} by {uk_time(due)}",
+                               f"Case {m.case_ref}: {summary}{to_text}", source, follow_up=kind))
+        out.append(Planned(f"follow_up:{kind}:due:{iso}", kind, "chair",
+                           ctx.when(due, about=None, on_call=m.chair_on_call),
+                           f"Due now: {kind.replace('_', ' ')} ({uk_time(due)})",
+                           f"Case {m.case_ref}: {summary}{to_text} If it is done, press Done.", source,
+                           follow_up=kind))
+    return out

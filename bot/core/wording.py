@@ -1,0 +1,34 @@
+"""How times and roles read to people: shared by the cards and by the reminders' texts."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from .vocabulary import ROLE_NAMES
+
+UK = ZoneInfo("Europe/London")  # every area's time zone (shared/spec/plan.md, Time)
+
+
+def role_name(role: str) -> str:
+    return ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
+
+
+def as_uk(value: datetime | str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        raise ValueError(f"{value!r}: a time shown to people must carry a UTC offset")
+    return value.astimezone(UK)
+
+
+def uk_time(value: datetime | str | None, *, missing: str = "") -> str:
+    """'Wednesday 25 November 2026, 17:00 (UK time)'; 23:59:59 reads as the end of the day."""
+    t = as_uk(value)
+    if t is None:
+        return missing
+    day = f"{t:%A} {t.day} {t:%B %Y}"
+    if (t.hour, t.minute, t.second) == (23, 59, 59):
+        return f"the end of {day} (23:59 UK time)"
+    return f"{day}, {t:%H:%M} (UK time)"
