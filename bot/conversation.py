@@ -71,6 +71,8 @@ class ConversationService:
     wake_delivery: Callable[[], None] = lambda: None
     wake_reminders: Callable[[], None] = lambda: None
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _refresh_queued: set[str] = field(default_factory=set)
+    _tasks: set[asyncio.Task] = field(default_factory=set)
 
     # --- plumbing -----------------------------------------------------------------------
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -359,12 +361,40 @@ class ConversationService:
             log.warning("could not notify the chair of %s: %s", meeting.id, e)
 
     async def after_answer(self, meeting_id: str) -> None:
-        """Update the chair's card, then re-plan the meeting's reminders: the answer ends the
+        """Re-plan the meeting's reminders, then update the chair's card in the background.
+
+        The reminders are written before the answerer gets their reply: the answer ends the
         chasing it answers, and the notices it calls for (quorate; a quorum role that can no
         longer be filled, with the protocol's escalation step) are stored once, by key, and
-        sent at once by the reminder worker, so replicas never tell the chair twice."""
-        await self._refresh(meeting_id)
+        sent at once by the reminder worker, so replicas never tell the chair twice. The
+        chair's card is only a view of stored state; updating it waits on Teams (7 messages a
+        second per chat), so answers arriving together share one update instead of each
+        waiting its turn."""
         await self.sync_reminders(meeting_id)
+        self.refresh_soon(meeting_id)
+
+    def refresh_soon(self, meeting_id: str) -> None:
+        if meeting_id in self._refresh_queued:
+            return  # an update not yet started will read this answer too
+        self._refresh_queued.add(meeting_id)
+
+        async def run() -> None:
+            try:
+                await asyncio.sleep(0.05)  # let answers arriving together share this update
+                self._refresh_queued.discard(meeting_id)  # answers from now on queue another
+                await self._refresh(meeting_id)
+            except Exception:
+                self._refresh_queued.discard(meeting_id)
+                log.exception("could not refresh the chair's card for %s", meeting_id)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Finish the chair-card updates under way (on shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
 
     # --- reminders ----------------------------------------------------------------------------------
     def meeting_facts(self, meeting: MeetingRecord, invitations: list[InvitationRecord]) -> reminders.MeetingFacts:

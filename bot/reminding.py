@@ -148,8 +148,10 @@ class ReminderScheduler:
         self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
 
     def start(self) -> None:
+        # Runs overlap harmlessly (the worker passes one at a time under its lock), so allow
+        # a few instances rather than have APScheduler skip and warn.
         self.scheduler.add_job(self._run, "interval", seconds=self.poll_seconds, id="reminders-poll",
-                               next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
+                               next_run_time=datetime.now(timezone.utc), max_instances=3, coalesce=True)
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -170,7 +172,8 @@ class ReminderScheduler:
         # The service clock may be ahead of (tests) or equal to real time: wait the difference.
         wait = max(0.0, (due - self.worker.service.clock()).total_seconds())
         self.scheduler.add_job(self._run, "date", run_date=datetime.now(timezone.utc) + timedelta(seconds=wait),
-                               id="reminders-next", replace_existing=True, misfire_grace_time=None)
+                               id="reminders-next", replace_existing=True, misfire_grace_time=None,
+                               max_instances=3)
 
     async def _run(self) -> None:
         try:

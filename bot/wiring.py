@@ -29,6 +29,9 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     from .delivery import DeliveryWorker
     from .reminding import ReminderScheduler, ReminderWorker
 
+    from .adapters.teams import speedups
+
+    speedups.apply()
     settings = app[SETTINGS]
     profiles = load_profiles(settings.config_dir)
     directories = {}
@@ -70,6 +73,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         scheduler.shutdown()
+        await service.close()
         task.cancel()
         try:
             await task

@@ -398,3 +398,14 @@ async def test_an_activity_botbuilder_cannot_read_is_400_not_500(secured):
     r = await secured.post(body, channel_token(secured.emulator.url))
     assert r.status == 400 and "wrong shape" in (await r.json())["error"]
     assert secured.emulator.requests == [] and not secured.chair_known()
+
+
+def test_the_msrest_speedup_keeps_the_same_retry_codes():
+    from msrest.universal_http.requests import ClientRetryPolicy
+
+    from bot.adapters.teams import speedups
+
+    speedups.apply()
+    assert isinstance(ClientRetryPolicy.safe_codes, frozenset)
+    # msrest retries 408 and every 5xx but 501 and 505 (and the unassigned codes above 599).
+    assert ClientRetryPolicy().policy.status_forcelist == [408] + [i for i in range(500, 999) if i not in (501, 505)]
