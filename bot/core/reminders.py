@@ -305,8 +305,7 @@ def _follow_ups(ctx: _Ctx) -> list[Planned]:
                                ctx.when(soon, about=due, on_call=m.chair_on_call),
                                f"Coming up: {kind.replace('_', ' ')} by {uk_time(due)}",
                                f"Case {m.case_ref}: {summary}{to_text}", source, follow_up=kind))
-        out.append(Planned(f"follow_up:{kind}:due:{iso}", kind, "chair",
-                           ctx.when(due, about=None, on_call=m.chair_on_call),
+        out.append(Planned(f"follow_up:{kind}:due:{iso}", kind, "chair", due,  # at the time itself
                            f"Due now: {kind.replace('_', ' ')} ({uk_time(due)})",
                            f"Case {m.case_ref}: {summary}{to_text} If it is done, press Done.", source,
                            follow_up=kind))
