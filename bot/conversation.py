@@ -72,6 +72,7 @@ class ConversationService:
     wake_reminders: Callable[[], None] = lambda: None
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _refresh_queued: set[str] = field(default_factory=set)
+    _known: dict[str, tuple] = field(default_factory=dict)  # users' addresses already stored
     _tasks: set[asyncio.Task] = field(default_factory=set)
 
     # --- plumbing -----------------------------------------------------------------------
@@ -87,6 +88,12 @@ class ConversationService:
 
     async def _remember(self, actor: Actor) -> None:
         if actor.aad_object_id and actor.tenant_id and actor.service_url:
+            # Write only what changed: every card press carries the same address, and a
+            # write per click would queue answers behind each other on the database.
+            address = (actor.user_id, actor.name, actor.tenant_id, actor.service_url, actor.conversation_id)
+            if self._known.get(actor.aad_object_id) == address:
+                return
+            self._known[actor.aad_object_id] = address
             await self._db(self.repo.upsert_user, aad_object_id=actor.aad_object_id, teams_user_id=actor.user_id,
                            name=actor.name, tenant_id=actor.tenant_id, service_url=actor.service_url,
                            conversation_id=actor.conversation_id or None)
@@ -263,7 +270,7 @@ class ConversationService:
         if result.changed:  # the repository has logged the answer with the change
             if response == "nominated":
                 notes = (Reply(text=await self._invite_nominee(meeting, result.invitation, data)),)
-            await self.after_answer(meeting.id)
+            await self.after_answer(meeting.id, meeting)  # an answer changes no meeting field
         return Reply(card=card, replace=True, messages=notes)
 
     async def _invite_nominee(self, meeting: MeetingRecord, nominator: InvitationRecord, data: dict) -> str:
@@ -360,7 +367,7 @@ class ConversationService:
         except Exception as e:
             log.warning("could not notify the chair of %s: %s", meeting.id, e)
 
-    async def after_answer(self, meeting_id: str) -> None:
+    async def after_answer(self, meeting_id: str, meeting: MeetingRecord | None = None) -> None:
         """Re-plan the meeting's reminders, then update the chair's card in the background.
 
         The reminders are written before the answerer gets their reply: the answer ends the
@@ -370,7 +377,7 @@ class ConversationService:
         chair's card is only a view of stored state; updating it waits on Teams (7 messages a
         second per chat), so answers arriving together share one update instead of each
         waiting its turn."""
-        await self.sync_reminders(meeting_id)
+        await self.sync_reminders(meeting_id, meeting)
         self.refresh_soon(meeting_id)
 
     def refresh_soon(self, meeting_id: str) -> None:
@@ -425,8 +432,9 @@ class ConversationService:
         calendar = self.profiles[meeting.area].area_calendar
         return reminders.planned(self.meeting_facts(meeting, invitations), calendar)
 
-    async def sync_reminders(self, meeting_id: str) -> None:
-        meeting = await self._db(self.repo.get_meeting, meeting_id)
+    async def sync_reminders(self, meeting_id: str, meeting: MeetingRecord | None = None) -> None:
+        """Store the meeting's planned reminders. `meeting`: pass it if just read and unchanged."""
+        meeting = meeting or await self._db(self.repo.get_meeting, meeting_id)
         invitations = await self._db(self.repo.list_invitations, meeting_id)
         wanted = [NewReminder(key=p.key, kind=p.kind, recipient=p.recipient, due_at=p.due_at, detail=p.detail(),
                               invitation_id=p.invitation_id) for p in self.planned_reminders(meeting, invitations)]

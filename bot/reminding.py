@@ -146,6 +146,8 @@ class ReminderScheduler:
 
         self.worker, self.poll_seconds = worker, poll_seconds
         self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self._wake_wanted = False
+        self._planner: asyncio.Task | None = None
 
     def start(self) -> None:
         # Runs overlap harmlessly (the worker passes one at a time under its lock), so allow
@@ -158,8 +160,16 @@ class ReminderScheduler:
         self.scheduler.shutdown(wait=False)
 
     def wake(self) -> None:
-        """Look again soon: at the next due time, or now if something is already due."""
-        asyncio.get_running_loop().create_task(self._plan_next())
+        """Look again soon: at the next due time, or now if something is already due. Wakes
+        arriving together (fifty answers in a second) share one look."""
+        self._wake_wanted = True
+        if self._planner is None or self._planner.done():
+            self._planner = asyncio.get_running_loop().create_task(self._plan_while_wanted())
+
+    async def _plan_while_wanted(self) -> None:
+        while self._wake_wanted:
+            self._wake_wanted = False
+            await self._plan_next()
 
     async def _plan_next(self) -> None:
         try:
@@ -173,7 +183,7 @@ class ReminderScheduler:
         wait = max(0.0, (due - self.worker.service.clock()).total_seconds())
         self.scheduler.add_job(self._run, "date", run_date=datetime.now(timezone.utc) + timedelta(seconds=wait),
                                id="reminders-next", replace_existing=True, misfire_grace_time=None,
-                               max_instances=3)
+                               max_instances=10)
 
     async def _run(self) -> None:
         try:
