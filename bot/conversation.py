@@ -93,10 +93,10 @@ class ConversationService:
             address = (actor.user_id, actor.name, actor.tenant_id, actor.service_url, actor.conversation_id)
             if self._known.get(actor.aad_object_id) == address:
                 return
-            self._known[actor.aad_object_id] = address
             await self._db(self.repo.upsert_user, aad_object_id=actor.aad_object_id, teams_user_id=actor.user_id,
                            name=actor.name, tenant_id=actor.tenant_id, service_url=actor.service_url,
                            conversation_id=actor.conversation_id or None)
+            self._known[actor.aad_object_id] = address  # only once it is stored
 
     # --- entry points -----------------------------------------------------------------------
     async def welcome(self, actor: Actor) -> Reply:
