@@ -6,8 +6,9 @@ and records the outcome. While sends are in flight the worker renews their lease
 heartbeat), so a slow send is never taken over by a live replica; a worker that dies
 mid-batch stops renewing, its leases expire, and another worker (or the same one after
 restart) takes the rows over; delivered rows are never claimed again. After `max_attempts`
-failed attempts an invitation is failed for good and the chair told how else to reach them. The remaining duplicate window is the instant between Teams accepting a
-message and the row being marked, since the connector has no idempotency key.
+failed attempts an invitation is failed for good and the chair told how else to reach
+them. The remaining duplicate window is the instant between Teams accepting a message and
+the row being marked, since the connector has no idempotency key.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from . import cards
 from .adapters.connector import DeliveryError
 from .adapters.db.repository import InvitationRecord, VersionConflict
 from .conversation import ConversationService
+from .leases import keep_leases
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,8 @@ class DeliveryWorker:
         if not claimed:
             return 0
         in_flight = {inv.id for inv in claimed}
-        heartbeat = asyncio.create_task(self._keep_leases(in_flight))
+        heartbeat = asyncio.create_task(keep_leases(
+            in_flight, lambda ids, until: repo.extend_leases(ids, self.owner, until), self.service.clock, self.lease_seconds))
         try:
             await asyncio.gather(*(self._deliver(inv, in_flight) for inv in claimed))
         finally:
@@ -79,17 +82,6 @@ class DeliveryWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
             except asyncio.TimeoutError:
                 pass
-
-    async def _keep_leases(self, in_flight: set[str]) -> None:
-        """Renew the batch's leases every third of a lease while sends are in flight: a live
-        worker keeps its rows however long Teams makes it wait; a dead one stops renewing."""
-        while in_flight:
-            await asyncio.sleep(self.lease_seconds / 3)
-            until = self.service.clock() + timedelta(seconds=self.lease_seconds)
-            try:
-                await asyncio.to_thread(self.service.repo.extend_leases, list(in_flight), self.owner, until)
-            except Exception:
-                log.exception("could not renew delivery leases")
 
     async def _deliver(self, inv: InvitationRecord, in_flight: set[str] | None = None) -> None:
         try:

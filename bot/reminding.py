@@ -25,6 +25,7 @@ from . import cards
 from .adapters.connector import DeliveryError
 from .adapters.db.repository import ReminderRecord
 from .conversation import ConversationService
+from .leases import keep_leases
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class ReminderWorker:
         if not claimed:
             return 0
         in_flight = {r.id for r in claimed}
-        heartbeat = asyncio.create_task(self._keep_leases(in_flight))
+        heartbeat = asyncio.create_task(keep_leases(
+            in_flight, lambda ids, until: repo.extend_reminder_leases(ids, self.owner, until),
+            self.service.clock, self.lease_seconds))
         try:
             by_meeting: dict[str, list[ReminderRecord]] = {}
             for r in claimed:
@@ -67,15 +70,6 @@ class ReminderWorker:
         finally:
             heartbeat.cancel()
         return len(claimed)
-
-    async def _keep_leases(self, in_flight: set[str]) -> None:
-        while in_flight:
-            await asyncio.sleep(self.lease_seconds / 3)
-            until = self.service.clock() + timedelta(seconds=self.lease_seconds)
-            try:
-                await asyncio.to_thread(self.service.repo.extend_reminder_leases, list(in_flight), self.owner, until)
-            except Exception:
-                log.exception("could not renew reminder leases")
 
     async def _meeting(self, meeting_id: str, due: list[ReminderRecord], in_flight: set[str]) -> None:
         service, repo = self.service, self.service.repo

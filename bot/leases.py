@@ -1,0 +1,24 @@
+"""Holding leased work while it is in flight (shared by invitation delivery and reminders)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+log = logging.getLogger(__name__)
+
+
+async def keep_leases(in_flight: set[str], extend: Callable[[list[str], datetime], object],
+                      clock: Callable[[], datetime], lease_seconds: float) -> None:
+    """Renew the leases of the rows still in `in_flight` every third of a lease, until the
+    set is empty (or the task is cancelled): a live worker keeps its rows however long Teams
+    makes it wait; a dead one stops renewing and its rows are taken over when the lease ends.
+    `extend(ids, until)` is the repository call (run in a thread)."""
+    while in_flight:
+        await asyncio.sleep(lease_seconds / 3)
+        until = clock() + timedelta(seconds=lease_seconds)
+        try:
+            await asyncio.to_thread(extend, list(in_flight), until)
+        except Exception:
+            log.exception("could not renew leases")
