@@ -41,15 +41,22 @@ class ReminderWorker:
     cancelled: int = 0
     on_sent: Callable[[ReminderRecord, datetime], None] | None = None  # (reminder, sent at): for benchmarks
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _again: bool = False
 
     async def run_due(self) -> int:
-        """Send everything due now; returns how many reminders were claimed."""
+        """Send everything due now; returns how many reminders were claimed. If a pass is
+        already running in this process, ask it to look once more and return at once (so
+        scheduler runs never pile up behind a long pass)."""
+        if self._lock.locked():
+            self._again = True
+            return 0
         total = 0
         async with self._lock:  # one pass at a time in this process; replicas share via leases
             while True:
+                self._again = False
                 n = await self._run_batch()
                 total += n
-                if n < self.batch:
+                if n < self.batch and not self._again:
                     return total
 
     async def _run_batch(self) -> int:
@@ -144,8 +151,8 @@ class ReminderScheduler:
         self._planner: asyncio.Task | None = None
 
     def start(self) -> None:
-        # Runs overlap harmlessly (the worker passes one at a time under its lock), so allow
-        # a few instances rather than have APScheduler skip and warn.
+        # A run returns at once when a pass is already under way (it asks that pass to look
+        # again), so runs never pile up; a few may overlap for an instant.
         self.scheduler.add_job(self._run, "interval", seconds=self.poll_seconds, id="reminders-poll",
                                next_run_time=datetime.now(timezone.utc), max_instances=3, coalesce=True)
         self.scheduler.start()

@@ -23,6 +23,7 @@ class Settings:
     delivery_poll_seconds: float = 2.0
     delivery_lease_seconds: float = 60.0
     reminder_poll_seconds: float = 30.0
+    replicas: int = 1  # processes sharing one app registration: each takes its share of Teams' rate
 
     @property
     def auth_enabled(self) -> bool:
@@ -44,6 +45,7 @@ class Settings:
             delivery_poll_seconds=float(env.get("STRATBOT_DELIVERY_POLL_SECONDS", defaults.delivery_poll_seconds)),
             delivery_lease_seconds=float(env.get("STRATBOT_DELIVERY_LEASE_SECONDS", defaults.delivery_lease_seconds)),
             reminder_poll_seconds=float(env.get("STRATBOT_REMINDER_POLL_SECONDS", defaults.reminder_poll_seconds)),
+            replicas=max(1, int(env.get("STRATBOT_REPLICAS", defaults.replicas))),
         )
 
     # The attribute names ConfigurationBotFrameworkAuthentication reads.

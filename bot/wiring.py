@@ -20,7 +20,7 @@ log = logging.getLogger("bot")
 async def services_context(app: web.Application) -> AsyncIterator[None]:
     from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
-    from .adapters.connector import ConnectorClient, MsalBotToken, NoAuth
+    from .adapters.connector import TEAMS_APP_LIMITS, ConnectorClient, Limit, MsalBotToken, NoAuth, RateLimiter
     from .adapters.db import migrate
     from .adapters.db.repository import Repository
     from .adapters.teams.handler import StrategyMeetingBot
@@ -48,7 +48,11 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         tokens = MsalBotToken(settings.app_id, settings.app_password, tenant)
     else:
         tokens = NoAuth()
-    client = ConnectorClient(session, tokens, bot_id=settings.app_id or "strategy-meeting-bot")
+    # Teams counts 50 requests a second per app per tenant across every replica; each
+    # process keeps to its share (the limiter lives in the process).
+    share = tuple(Limit(max(1, lim.count // settings.replicas), lim.per) for lim in TEAMS_APP_LIMITS)
+    client = ConnectorClient(session, tokens, bot_id=settings.app_id or "strategy-meeting-bot",
+                             limiter=RateLimiter(per_app=share))
     service = ConversationService(profiles, directories, repo, ConnectorMessenger(client))
     worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
     service.wake_delivery = worker.wake

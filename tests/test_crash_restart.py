@@ -7,68 +7,25 @@ which holds two invitation sends in flight, as Teams would while the process die
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.directory import load_directory, resolve
+from tests import reminder_load
 from tests.emulators.connector import running_emulator
 from tests.test_bot_flow import CHAIR_AAD, FORM, TENANT, find_data, until
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class BotProcess(reminder_load.BotProcess):
+    """A bot process that delivers quickly and takes over a dead one's invitations after 2 s."""
 
-
-class BotProcess:
     def __init__(self, db_url: str, tmp: Path, name: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / f"{name}.log"
-        env = {**os.environ, "DATABASE_URL": db_url, "PORT": str(self.port), "HOST": "127.0.0.1",
-               "STRATBOT_DELIVERY_POLL_SECONDS": "0.2", "STRATBOT_DELIVERY_LEASE_SECONDS": "2"}
-        for var in ("MicrosoftAppId", "MicrosoftAppPassword"):
-            env.pop(var, None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env,
-                                     stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-
-    async def ready(self, http: aiohttp.ClientSession, timeout: float = 30) -> None:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while loop.time() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the bot exited: {self.log.read_text()[-2000:]}")
-            try:
-                async with http.get(f"{self.url}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"the bot did not start: {self.log.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        super().__init__(db_url, tmp, name, {"STRATBOT_DELIVERY_POLL_SECONDS": "0.2",
+                                             "STRATBOT_DELIVERY_LEASE_SECONDS": "2"})
 
 
 async def press(http, bot: BotProcess, service_url: str, verb: str, data: dict) -> dict:
