@@ -184,8 +184,11 @@ class ConversationService:
             late = f"Note: {cards.uk_time(plan.meeting_at)} is after the deadline {cards.uk_time(plan.meeting_deadline)} ({plan.deadline_rule.source})."
         else:
             late = None
+        rearranged = {}
+        if meeting.outcome and meeting.outcome.get("held") is False:
+            rearranged = {"outcome": None}  # a meeting that was not held, set again: watched afresh
         await self._db(self.repo.update_meeting_fields, meeting.id, request=request.model_dump(mode="json", exclude_none=True),
-                       plan=plan.to_dict(), meeting_at=plan.meeting_at)
+                       plan=plan.to_dict(), meeting_at=plan.meeting_at, actor_aad_id=actor.aad_object_id, **rearranged)
         await self._db(self.repo.add_event, meeting.id, "time_set", actor_aad_id=actor.aad_object_id,
                        detail={"meeting_at": plan.to_dict()["meeting_at"]})
         await self.sync_reminders(meeting.id)

@@ -102,3 +102,23 @@ async def test_reminders_follow_the_meeting_from_request_to_minutes(teams):
     assert all(r.state in ("sent", "cancelled", "pending") for r in rows)
     sent_keys = [r.key for r in rows if r.state == "sent"]
     assert len(sent_keys) == len(set(sent_keys))
+
+
+async def test_a_meeting_not_held_and_set_again_is_watched_afresh(teams):
+    t, app = teams
+    service, worker = app[SERVICE], app[REMINDERS]
+    now = [at("2026-11-25T10:00")]
+    service.clock = service.repo._clock = lambda: now[0]
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting_id = find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id")
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25", "meeting_time": "11:00"})
+    saved = (await t.press(chair, "outcome_submit", {"meeting_id": meeting_id, "held": "no"}))["value"]
+    assert "not held" in text_of(saved)
+    pending = lambda: {r.kind for r in service.repo.list_reminders(meeting_id) if r.state == "pending"}
+    assert "deadline_imminent" not in pending()
+    await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25", "meeting_time": "16:00"})
+    assert {"deadline_imminent", "outcome_request"} <= pending()  # not quorate yet; the outcome will be asked again
+    now[0] = at("2026-11-25T16:01")
+    await worker.run_due()
+    assert any("deadline is close" in text_of(c) for c in t.cards_to(chair.conversation))
