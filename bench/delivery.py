@@ -66,6 +66,7 @@ from bot.directory import DirectoryError, load_directory, resolve  # noqa: E402
 from bot.keys import SERVICE  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.emulators.connector import ConnectorEmulator, RecordedRequest, running_emulator  # noqa: E402
+from tests.emulators.teams import Person, card_action, find_data  # noqa: E402
 
 TARGET_P99_SECONDS = 1.0   # card-action round trip, p99 over all samples of part 2
 INVITEES = 20              # part 1: invitations in flight for one send
@@ -255,32 +256,6 @@ class Planner:
 
 # --- Teams, as the bot sees it --------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Person:
-    aad: str
-    user_id: str
-    name: str
-    conversation: str
-
-
-def find_data(card: Any, key: str) -> Any:
-    """The first `data[key]` of an action in a card (None if there is none)."""
-    if isinstance(card, dict):
-        data = card.get("data")
-        if isinstance(data, dict) and key in data:
-            return data[key]
-        values = card.values()
-    elif isinstance(card, list):
-        values = card
-    else:
-        return None
-    for v in values:
-        found = find_data(v, key)
-        if found is not None:
-            return found
-    return None
-
-
 def _cards(body: Any) -> list[dict]:
     if not isinstance(body, dict):
         return []
@@ -327,21 +302,12 @@ class Teams:
         self.chairs.add(conversation)
         return Person(aad, f"29:chair-{n}", f"Chair {n}", conversation)
 
-    def activity(self, who: Person, **fields: Any) -> dict:
+    def _id(self) -> str:
         self._n += 1
-        return {
-            "id": f"bench-{self._n}", "channelId": "msteams", "serviceUrl": self.emu.url,
-            "from": {"id": who.user_id, "name": who.name, "aadObjectId": who.aad},
-            "recipient": {"id": "28:bot", "name": "Strategy meetings"},
-            "conversation": {"id": who.conversation, "conversationType": "personal", "tenantId": TENANT},
-            "channelData": {"tenant": {"id": TENANT}}, **fields,
-        }
+        return f"bench-{self._n}"
 
     def press_body(self, who: Person, verb: str, data: dict) -> bytes:
-        return json.dumps(self.activity(
-            who, type="invoke", name="adaptiveCard/action",
-            value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
-        )).encode()
+        return json.dumps(card_action(self.emu.url, who, verb, data, id=self._id(), tenant=TENANT)).encode()
 
     async def post(self, body: bytes) -> tuple[float, int, Any]:
         """(seconds, HTTP status, decoded answer) of one POST /api/messages."""

@@ -56,7 +56,9 @@ from bot.adapters.connector import MsalBotToken
 from bot.app import create_app
 from bot.keys import SERVICE
 from bot.settings import Settings
+from tests.emulators import teams
 from tests.emulators.connector import running_emulator
+from tests.emulators.teams import Person
 
 APP_ID = "7f3c2a1e-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
 OTHER_APP_ID = "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -183,14 +185,11 @@ def hand_made_token(alg: str, service_url: str, secret: bytes = b"") -> str:
 # --- the bot, behind auth -------------------------------------------------------------------
 
 
+CHAIR = Person(CHAIR_AAD, "29:chair", "Sam Chair", "a:chair")
+
+
 def activity(service_url: str, **fields) -> dict:
-    return {
-        "id": "act-1", "channelId": "msteams", "serviceUrl": service_url,
-        "from": {"id": "29:chair", "name": "Sam Chair", "aadObjectId": CHAIR_AAD},
-        "recipient": {"id": f"28:{APP_ID}", "name": "Strategy meetings"},
-        "conversation": {"id": "a:chair", "conversationType": "personal", "tenantId": TENANT},
-        "channelData": {"tenant": {"id": TENANT}}, **fields,
-    }
+    return teams.activity(service_url, CHAIR, tenant=TENANT, bot_id=f"28:{APP_ID}", **fields)
 
 
 @dataclass
@@ -212,9 +211,8 @@ class Bot:
         return await self.post(activity(self.emulator.url, type="message", text=text), token, **kwargs)
 
     async def press(self, verb: str, data: dict, token: str | None = None):
-        body = activity(self.emulator.url, type="invoke", name="adaptiveCard/action",
-                        value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"})
-        return await self.post(body, token)
+        return await self.post(teams.card_action(self.emulator.url, CHAIR, verb, data, tenant=TENANT,
+                                                 bot_id=f"28:{APP_ID}"), token)
 
     def chair_known(self) -> bool:
         return self.app[SERVICE].repo.get_user(CHAIR_AAD) is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,17 +19,9 @@ from bot.adapters.connector import RetryPolicy
 from bot.delivery import DeliveryWorker
 from bot.keys import SERVICE, WORKER
 from tests.emulators.connector import running_emulator
+from tests.emulators.teams import TENANT, Person, activity, card_action, find_data  # noqa: F401  (re-exported)
 
-TENANT = "11111111-1111-4111-8111-111111111111"
 CHAIR_AAD = "22222222-2222-4222-8222-222222222222"
-
-
-@dataclass
-class Person:
-    aad: str
-    user_id: str
-    name: str
-    conversation: str
 
 
 class Teams:
@@ -38,24 +30,17 @@ class Teams:
     def __init__(self, client: TestClient, emulator):
         self.client, self.emulator, self._n = client, emulator, 0
 
-    def activity(self, who: Person, **fields) -> dict:
+    def _id(self) -> str:
         self._n += 1
-        return {
-            "id": f"act-{self._n}", "channelId": "msteams", "serviceUrl": self.emulator.url,
-            "from": {"id": who.user_id, "name": who.name, "aadObjectId": who.aad},
-            "recipient": {"id": "28:bot", "name": "Strategy meetings"},
-            "conversation": {"id": who.conversation, "conversationType": "personal", "tenantId": TENANT},
-            "channelData": {"tenant": {"id": TENANT}}, **fields,
-        }
+        return f"act-{self._n}"
 
     async def say(self, who: Person, text: str) -> int:
-        r = await self.client.post("/api/messages", json=self.activity(who, type="message", text=text))
+        body = activity(self.emulator.url, who, id=self._id(), type="message", text=text)
+        r = await self.client.post("/api/messages", json=body)
         return r.status
 
     async def press(self, who: Person, verb: str, data: dict) -> dict:
-        body = self.activity(who, type="invoke", name="adaptiveCard/action",
-                             value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"})
-        r = await self.client.post("/api/messages", json=body)
+        r = await self.client.post("/api/messages", json=card_action(self.emulator.url, who, verb, data, id=self._id()))
         assert r.status == 200, await r.text()
         return await r.json()
 
@@ -75,23 +60,6 @@ class Teams:
 
 def text_of(card) -> str:
     return json.dumps(card, ensure_ascii=False)
-
-
-def find_data(card, key: str):
-    if isinstance(card, dict):
-        data = card.get("data")
-        if isinstance(data, dict) and key in data:
-            return data[key]
-        for v in card.values():
-            found = find_data(v, key)
-            if found is not None:
-                return found
-    if isinstance(card, list):
-        for v in card:
-            found = find_data(v, key)
-            if found is not None:
-                return found
-    return None
 
 
 @pytest.fixture

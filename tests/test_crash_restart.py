@@ -15,7 +15,8 @@ import pytest
 from bot.directory import load_directory, resolve
 from tests import reminder_load
 from tests.emulators.connector import running_emulator
-from tests.test_bot_flow import CHAIR_AAD, FORM, TENANT, find_data, until
+from tests.emulators.teams import Person, card_action, find_data
+from tests.test_bot_flow import CHAIR_AAD, FORM, until
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +29,11 @@ class BotProcess(reminder_load.BotProcess):
                                              "STRATBOT_DELIVERY_LEASE_SECONDS": "2"})
 
 
+CHAIR = Person(CHAIR_AAD, "29:chair", "Sam Chair", "a:chair")
+
+
 async def press(http, bot: BotProcess, service_url: str, verb: str, data: dict) -> dict:
-    activity = {
-        "type": "invoke", "name": "adaptiveCard/action", "id": f"act-{verb}", "channelId": "msteams",
-        "serviceUrl": service_url, "from": {"id": "29:chair", "name": "Sam Chair", "aadObjectId": CHAIR_AAD},
-        "recipient": {"id": "28:bot"}, "conversation": {"id": "a:chair", "conversationType": "personal", "tenantId": TENANT},
-        "channelData": {"tenant": {"id": TENANT}},
-        "value": {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
-    }
+    activity = card_action(service_url, CHAIR, verb, data, id=f"act-{verb}")
     async with http.post(f"{bot.url}/api/messages", json=activity) as r:
         assert r.status == 200, await r.text()
         return await r.json()

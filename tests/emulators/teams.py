@@ -1,0 +1,55 @@
+"""What a Teams client sends to the bot, as Teams shapes it: one place for the activity
+format the flow tests, the crash test, the auth tests and the delivery benchmark post to
+/api/messages, and for reading data back out of the cards the bot sends."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+TENANT = "11111111-1111-4111-8111-111111111111"
+
+
+@dataclass(frozen=True)
+class Person:
+    """A Teams user in a 1:1 chat with the bot."""
+
+    aad: str
+    user_id: str
+    name: str
+    conversation: str
+
+
+def activity(service_url: str, who: Person, *, id: str = "act-1", tenant: str = TENANT,
+             bot_id: str = "28:bot", **fields: Any) -> dict:
+    """An activity from `who` in their 1:1 chat, as Teams posts it (add type, text, value...)."""
+    return {
+        "id": id, "channelId": "msteams", "serviceUrl": service_url,
+        "from": {"id": who.user_id, "name": who.name, "aadObjectId": who.aad},
+        "recipient": {"id": bot_id, "name": "Strategy meetings"},
+        "conversation": {"id": who.conversation, "conversationType": "personal", "tenantId": tenant},
+        "channelData": {"tenant": {"id": tenant}}, **fields,
+    }
+
+
+def card_action(service_url: str, who: Person, verb: str, data: dict, **kw: Any) -> dict:
+    """`who` pressing an Action.Execute button (the universal action invoke)."""
+    return activity(service_url, who, type="invoke", name="adaptiveCard/action",
+                    value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}, **kw)
+
+
+def find_data(card: Any, key: str) -> Any:
+    """The first `data[key]` of an action in a card (None if there is none)."""
+    if isinstance(card, dict):
+        data = card.get("data")
+        if isinstance(data, dict) and key in data:
+            return data[key]
+        values = card.values()
+    elif isinstance(card, list):
+        values = card
+    else:
+        return None
+    for v in values:
+        found = find_data(v, key)
+        if found is not None:
+            return found
+    return None
