@@ -1,8 +1,10 @@
 """Shared fixtures: `db_url` gives each test an empty database, a SQLite file or a fresh
-PostgreSQL schema (dropped after), so persistence and flow tests run on both."""
+PostgreSQL schema (dropped after), so persistence and flow tests run on both; `url` is that
+database migrated to head. `Clock` is a hand-wound clock for repositories."""
 import os
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,26 @@ def db_url(request, tmp_path):
         with admin.connect() as c:
             c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.fixture
+def url(db_url):
+    """`db_url`, migrated to the newest schema."""
+    from bot.adapters.db import migrate
+
+    migrate.upgrade(db_url)
+    return db_url
+
+
+class Clock:
+    """A hand-wound clock, so timestamps in assertions are known."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now

@@ -25,6 +25,7 @@ from bot.adapters.db.repository import (
     EventRecord, InvitationRecord, MeetingRecord, NewInvitation, NotFound, Repository, UserRecord,
     VersionConflict,
 )
+from tests.conftest import Clock
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
 TABLES = {"users", "meetings", "invitations", "events", "alembic_version"}
@@ -34,28 +35,8 @@ TABLES = {"users", "meetings", "invitations", "events", "alembic_version"}
 
 
 @pytest.fixture
-def url(db_url):
-    migrate.upgrade(db_url)
-    return db_url
-
-
-class Clock:
-    """A hand-wound clock, so timestamps in assertions are known."""
-
-    def __init__(self, now: datetime = T0):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw) -> datetime:
-        self.now += timedelta(**kw)
-        return self.now
-
-
-@pytest.fixture
 def clock():
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

