@@ -907,15 +907,23 @@ def read_outcome_form(data: Mapping[str, Any], invitation_ids: set[str]) -> tupl
     if held == "yes" and decision is None:
         return {}, "Record the section 47 decision (no enquiry, single-agency or joint)."
     quorate = {"yes": True, "no": False}.get(str(data.get("quorate") or "").strip())
-    minutes_date, problem = _read_date(data.get("minutes_date"))
+    minutes_date, minutes_to, problem = read_minutes(data)
     if problem:
         return {}, problem
-    minutes_to = tuple(line.strip()[:200] for line in str(data.get("minutes_to") or "").splitlines() if line.strip())
     return {
         "held": held == "yes", "quorate": quorate, "attended": attended,
         "others_attended": str(data.get("others_attended") or "").strip()[:500], "decision": decision,
         "minutes_date": minutes_date, "minutes_to": minutes_to if minutes_date else (),
     }, None
+
+
+def read_minutes(data: Mapping[str, Any]) -> tuple[datetime | None, tuple[str, ...], str | None]:
+    """The minutes fields of the outcome card or the minutes reminder: (circulated on, to
+    whom, one per line, a problem to show or None). Both may be empty; the caller decides
+    whether they are required."""
+    when, problem = _read_date(data.get("minutes_date"))
+    to = tuple(line.strip()[:200] for line in str(data.get("minutes_to") or "").splitlines() if line.strip())
+    return when, to, problem
 
 
 def _read_date(value: Any) -> tuple[datetime | None, str | None]:

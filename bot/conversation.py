@@ -322,13 +322,13 @@ class ConversationService:
 
     def status_view(self, meeting: MeetingRecord, invitations: list[InvitationRecord]) -> cards.StatusView:
         profile = self.profiles[meeting.area]
-        nominators = {i.nominated_by_id for i in invitations if i.nominated_by_id}
+        handed_over = _handed_over(invitations)
         answers = [cards.Answer(
             role=i.role, level=i.level, state=_answer_state(i), name=i.contact_name,
             detail=i.response_detail if i.response in ("declined", "nominated") else None,
             delivery_failure=(i.delivery_error_kind or "failed") if i.delivery_state == "failed" else None,
             email=i.contact_email, phone=i.contact_phone,
-            handed_over=i.response == "nominated" and i.id in nominators,
+            handed_over=i.id in handed_over,
         ) for i in invitations]
         return cards.StatusView(
             meeting_id=meeting.id, case_ref=meeting.case_ref or "", area_name=profile.name,
@@ -411,7 +411,7 @@ class ConversationService:
         profile = self.profiles[meeting.area]
         directory = self.directories.get(meeting.area)
         availability = {c.id: c.availability for c in directory.contacts} if directory else {}
-        nominators = {i.nominated_by_id for i in invitations if i.nominated_by_id}
+        handed_over = _handed_over(invitations)
         stored = meeting.outcome or {}
         return reminders.MeetingFacts(
             id=meeting.id, case_ref=meeting.case_ref or meeting.id[:8], state=meeting.state,
@@ -426,7 +426,7 @@ class ConversationService:
                 delivered_at=i.delivered_at if i.delivery_state == "delivered" else None,
                 failed=i.delivery_state == "failed",
                 on_call=availability.get(i.contact_id) in ("on_call", "always"),
-                handed_over=i.response == "nominated" and i.id in nominators,
+                handed_over=i.id in handed_over,
                 email=i.contact_email, phone=i.contact_phone,
             ) for i in invitations),
         )
@@ -447,10 +447,7 @@ class ConversationService:
     # --- after the meeting: the outcome, the minutes, follow-ups done ---------------------------------
     async def _outcome_view(self, meeting: MeetingRecord, values: dict | None = None, error: str = "") -> cards.OutcomeView:
         invitations = await self._db(self.repo.list_invitations, meeting.id)
-        recipients: list[str] = []
-        for fu in meeting.plan.get("follow_ups") or ():
-            if fu["kind"] in reminders.MINUTES_KINDS:
-                recipients += list(fu.get("recipients") or ())
+        recipients = reminders.recipients_of(meeting.plan, reminders.MINUTES_KINDS)
         return cards.OutcomeView(
             meeting_id=meeting.id, case_ref=meeting.case_ref or "", meeting_at=meeting.meeting_at,
             invitees=[(i.id, f"{cards.role_name(i.role)}: {i.contact_name or 'not named'}") for i in invitations],
@@ -497,12 +494,11 @@ class ConversationService:
         meeting = await self._chair_meeting(actor, data)
         if isinstance(meeting, Reply):
             return meeting
-        when, problem = cards._read_date(data.get("minutes_date"))
-        to = [line.strip()[:200] for line in str(data.get("minutes_to") or "").splitlines() if line.strip()]
+        when, to, problem = cards.read_minutes(data)
         if problem or when is None or not to:
             return Reply(text=problem or "Enter the date the minutes were circulated and who they went to.")
         stored = dict(meeting.outcome or {})
-        stored.update(minutes_circulated_at=when.isoformat(), minutes_to=to)
+        stored.update(minutes_circulated_at=when.isoformat(), minutes_to=list(to))
         await self._db(self.repo.update_meeting_fields, meeting.id, actor_aad_id=actor.aad_object_id, outcome=stored)
         await self.sync_reminders(meeting.id)
         return Reply(card=cards.message_card("Minutes recorded", f"Circulated on {when:%d %B %Y} to: " + "; ".join(to)),
@@ -535,6 +531,12 @@ def _meeting_time(data: dict, problems: dict[str, str]) -> str | None:
         problems["meeting_time"] = "Enter the meeting date (YYYY-MM-DD) and time (HH:MM), UK time."
         return None
     return datetime.combine(d, c, tzinfo=ZoneInfo("Europe/London")).isoformat(timespec="seconds")
+
+
+def _handed_over(invitations: list[InvitationRecord]) -> set[str]:
+    """Invitations whose invitee nominated a colleague who now has an invitation of their own."""
+    nominators = {i.nominated_by_id for i in invitations if i.nominated_by_id}
+    return {i.id for i in invitations if i.response == "nominated" and i.id in nominators}
 
 
 def _answer_state(i: InvitationRecord) -> str:

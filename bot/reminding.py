@@ -25,6 +25,7 @@ from . import cards
 from .adapters.connector import DeliveryError
 from .adapters.db.repository import ReminderRecord
 from .conversation import ConversationService
+from .core.reminders import recipients_of
 from .leases import keep_leases
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,8 @@ class ReminderWorker:
         if not target[0] or not target[1]:
             await self._finish(r, "failed", "no Teams conversation is known for the recipient")
             return
-        minutes_to: list[str] = []
-        for fu in meeting.plan.get("follow_ups") or ():
-            if fu["kind"] == r.detail.get("follow_up"):
-                minutes_to = list(fu.get("recipients") or ())
+        follow_up = r.detail.get("follow_up")
+        minutes_to = recipients_of(meeting.plan, {follow_up}) if follow_up else []
         card = cards.reminder_card(meeting.id, r.kind, r.detail, minutes_to=minutes_to)
         try:
             await self.service.messenger.send_card(target[0], target[1], card, target[2])

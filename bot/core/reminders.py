@@ -30,7 +30,7 @@ within 12 hours of the reminder, and every notice.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -142,6 +142,12 @@ def planned(meeting: MeetingFacts, calendar: AreaCalendar) -> list[Planned]:
     if meeting.outcome is None or meeting.outcome.held:
         out += _follow_ups(ctx)
     return out
+
+
+def recipients_of(plan: Mapping[str, Any], kinds: Iterable[str]) -> list[str]:
+    """Who the plan's follow-ups of these kinds go to (e.g. the minutes' circulation list)."""
+    kinds = set(kinds)
+    return [to for fu in plan.get("follow_ups") or () if fu["kind"] in kinds for to in fu.get("recipients") or ()]
 
 
 # --- before the meeting ------------------------------------------------------------------
