@@ -588,3 +588,16 @@ def test_default_url_and_url_normalisation(monkeypatch, tmp_path):
     finally:
         e.dispose()
     assert nested.exists()
+
+
+def test_next_reminder_due_is_an_aware_instant_and_waits_for_a_lease(repo, clock):
+    from bot.adapters.db.repository import NewReminder
+
+    assert repo.next_reminder_due() is None
+    m = new_meeting(repo)
+    due = T0 + timedelta(minutes=5)
+    repo.sync_reminders(m.id, [NewReminder("notice:quorate", "quorate", "chair", due, {})])
+    assert repo.next_reminder_due() == due and repo.next_reminder_due().tzinfo is not None
+    clock.advance(minutes=10)
+    (claimed,) = repo.claim_reminders("replica-1", clock(), lease_seconds=60)
+    assert repo.next_reminder_due() == clock() + timedelta(seconds=60)  # held by the lease until it ends

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
@@ -731,10 +731,8 @@ class Repository:
         with self._sessions.begin() as s:
             # A row held by a lease (in flight, or backing off) is not due before the lease ends.
             ready = case((Reminder.lease_expires_at > Reminder.due_at, Reminder.lease_expires_at), else_=Reminder.due_at)
-            value = s.scalar(select(func.min(ready)).where(Reminder.state == "pending"))
-            if isinstance(value, str):  # SQLite returns an expression's value as text
-                value = datetime.fromisoformat(value)
-            return None if value is None else (value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+            # Typed as the column, so the UTC instant type reads the result (SQLite returns text).
+            return s.scalar(select(type_coerce(func.min(ready), Reminder.due_at.type)).where(Reminder.state == "pending"))
 
     def claim_reminders(self, owner: str, now: datetime, lease_seconds: float = 60, limit: int = 50) -> list[ReminderRecord]:
         """Lease up to `limit` pending reminders due by `now` (earliest first) to `owner`,
