@@ -231,9 +231,6 @@ def as_attachment(card: Mapping[str, Any]) -> dict:
     return {"contentType": CONTENT_TYPE, "content": card}
 
 
-_instant = as_uk  # cards show every time in UK local time
-
-
 def _cited(rule: Any) -> dict[str, str]:
     """{summary, source} from a citation dict, a Reason or a Cited rule."""
     if isinstance(rule, Mapping):
@@ -423,15 +420,22 @@ def request_form_card(
     return _tidy_inputs(render("request_form", data))
 
 
-def _uk_instant(day: str, clock: str, label: str, problems: dict[str, str]) -> str | None:
-    """UK local date + time from the form -> ISO 8601 with the offset in force then."""
+def uk_instant(day: str, clock: str) -> str | None:
+    """UK local date and time inputs -> ISO 8601 with the offset in force then (None: not a
+    date YYYY-MM-DD and a time HH:MM)."""
     try:
         d = date.fromisoformat(day.strip())
         c = time.fromisoformat(clock.strip())
     except ValueError:
-        problems[label] = "Enter a date (YYYY-MM-DD) and a time (HH:MM), UK time."
         return None
     return datetime.combine(d, c, tzinfo=UK).isoformat(timespec="seconds")
+
+
+def _uk_instant(day: str, clock: str, label: str, problems: dict[str, str]) -> str | None:
+    when = uk_instant(day, clock)
+    if when is None:
+        problems[label] = "Enter a date (YYYY-MM-DD) and a time (HH:MM), UK time."
+    return when
 
 
 def read_request_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -521,7 +525,7 @@ def form_errors(problems: Sequence[str]) -> dict[str, str]:
 # --- plan card ------------------------------------------------------------------------------------
 
 def _local_parts(value: datetime | str | None) -> tuple[str, str]:
-    t = _instant(value)
+    t = as_uk(value)
     return ("", "") if t is None else (t.date().isoformat(), f"{t:%H:%M}")
 
 

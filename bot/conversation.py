@@ -521,16 +521,10 @@ class ConversationService:
 
 def _meeting_time(data: dict, problems: dict[str, str]) -> str | None:
     """The chair's new meeting time: UK local date and time inputs -> ISO 8601 with offset."""
-    from datetime import date, time
-    from zoneinfo import ZoneInfo
-
-    day, clock = str(data.get("meeting_date") or "").strip(), str(data.get("meeting_time") or "").strip()
-    try:
-        d, c = date.fromisoformat(day), time.fromisoformat(clock)
-    except ValueError:
+    when = cards.uk_instant(str(data.get("meeting_date") or ""), str(data.get("meeting_time") or ""))
+    if when is None:
         problems["meeting_time"] = "Enter the meeting date (YYYY-MM-DD) and time (HH:MM), UK time."
-        return None
-    return datetime.combine(d, c, tzinfo=ZoneInfo("Europe/London")).isoformat(timespec="seconds")
+    return when
 
 
 def _handed_over(invitations: list[InvitationRecord]) -> set[str]:
