@@ -542,15 +542,19 @@ def _follow_up_row(f: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | None = None) -> dict:
+def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | None = None, note: str = "") -> dict:
     """The plan for the requester to check: deadline, quorum, invitees, follow-ups; actions
     `plan_confirm_time` (meeting_date, meeting_time inputs) and `plan_send`."""
     p = _plan_dict(plan)
     meeting_date, meeting_time = _local_parts(p.get("meeting_at"))
-    warnings = []
-    if p.get("out_of_hours"):
+    warnings = [note] if note else []
+    routing = p.get("routing") or {}
+    if routing.get("out_of_hours"):
+        warnings.append(f"{routing.get('why') or 'Out of hours.'} Invitations go to the on-call contacts"
+                        f" and the {role_name(routing.get('chair_role') or 'edt')} chairs.")
+    elif p.get("out_of_hours"):
         warnings.append("The decision was made out of hours: this is the Emergency Duty Team's time.")
-    if p.get("deadline_out_of_hours"):
+    if p.get("deadline_out_of_hours") and not routing.get("out_of_hours"):
         warnings.append("The deadline falls out of office hours: unless the meeting can be held in office "
                         "hours before then, it takes place out of hours, with the Emergency Duty Team.")
     winner = p["deadline_rule"]
@@ -745,6 +749,7 @@ class StatusView:
     escalation: Any  # {summary, source} or the profile's Cited rule
     filled_by: Mapping[str, Sequence[str]] = field(default_factory=dict)  # quorum role -> roles that fill it
     meeting_at: datetime | str | None = None
+    fallback: Any = None  # the protocol's out-of-hours fallback ({summary, source}) when it is on offer
 
     @staticmethod
     def filled_by_of(profile: Any) -> dict[str, tuple[str, ...]]:
@@ -844,6 +849,7 @@ def chair_status_card(view: StatusView) -> dict:
         "escalation": escalation,
         "others": others,
         "failures": failures,
+        "fallback": _cited(view.fallback) if view.fallback is not None and not quorate else None,
     }
     return render("chair_status", data)
 
@@ -860,6 +866,7 @@ def reminder_card(meeting_id: str, kind: str, detail: Mapping[str, Any], *, minu
         "meeting_id": meeting_id, "title": str(detail.get("title") or ""), "text": str(detail.get("text") or ""),
         "source": str(detail.get("source") or ""), "follow_up": follow_up,
         "minutes": minutes, "done": bool(follow_up) and not minutes, "outcome": kind == "outcome_request",
+        "raises_meeting": bool(detail.get("raises_meeting")),
         "minutes_to": "\n".join(minutes_to),
     })
 
@@ -939,3 +946,67 @@ def _read_date(value: Any) -> tuple[datetime | None, str | None]:
     except ValueError:
         return None, "Enter the date as YYYY-MM-DD."
     return datetime.combine(d, time(12, 0), tzinfo=UK), None
+
+
+# --- out of hours: the professional discussion ------------------------------------------------------
+
+@dataclass(frozen=True)
+class DiscussionView:
+    meeting_id: str
+    case_ref: str
+    deadline: datetime | str | None
+    rule: Any                      # the protocol's fallback (ProfessionalDiscussion or {summary, source})
+    with_role: str | None          # who the discussion is with (the police), None: the partner agencies
+    rationale_required: bool
+    follow_on: str                 # "always", "chair_decides" or "" (none)
+    follow_on_text: str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def discussion_card(view: DiscussionView, now: datetime | None = None) -> dict:
+    """Action discussion_submit (meeting_id; discussed_date, discussed_time, discussed_with,
+    safety_plan, rationale, decision, follow_on)."""
+    from .core.outcome import DECISIONS
+
+    v = view.values
+    day, clock = _local_parts(now) if now is not None else ("", "")
+    with_label = (f"Discussed with ({role_name(view.with_role)}: name, rank or role)" if view.with_role
+                  else "Discussed with (each agency: name and role)")
+    return _tidy_inputs(render("discussion", {
+        "meeting_id": view.meeting_id, "case_ref": view.case_ref,
+        "deadline": uk_time(view.deadline, missing="none set"), "rule": _cited(view.rule), "error": view.error,
+        "discussed_date": str(v.get("discussed_date") or day), "discussed_time": str(v.get("discussed_time") or clock),
+        "discussed_with": str(v.get("discussed_with") or ""), "with_label": with_label,
+        "safety_plan": str(v.get("safety_plan") or ""), "rationale": str(v.get("rationale") or ""),
+        "rationale_required": view.rationale_required, "decision": str(v.get("decision") or ""),
+        "decisions": [{"title": t, "value": k} for k, t in DECISIONS.items()],
+        "follow_on_always": view.follow_on == "always", "follow_on_choice": view.follow_on == "chair_decides",
+        "follow_on_text": view.follow_on_text, "follow_on": str(v.get("follow_on") or "no"),
+    }))
+
+
+def read_discussion_form(data: Mapping[str, Any], *, rationale_required: bool) -> tuple[dict[str, Any], str | None]:
+    """The discussion form's values, checked: (values, a problem to show or None)."""
+    from .core.outcome import DECISIONS
+
+    when = uk_instant(str(data.get("discussed_date") or ""), str(data.get("discussed_time") or ""))
+    if when is None:
+        return {}, "Enter the date (YYYY-MM-DD) and time (HH:MM) of the discussion, UK time."
+    with_whom = str(data.get("discussed_with") or "").strip()
+    if not with_whom:
+        return {}, "Say who took part in the discussion."
+    safety_plan = str(data.get("safety_plan") or "").strip()
+    if not safety_plan:
+        return {}, "Record the safety planning and actions agreed."
+    rationale = str(data.get("rationale") or "").strip()
+    if rationale_required and not rationale:
+        return {}, "Record why a meeting could not be held: the protocol asks for the rationale."
+    decision = str(data.get("decision") or "").strip() or None
+    if decision is not None and decision not in DECISIONS:
+        return {}, "Choose one of the section 47 decisions shown."
+    return {
+        "at": datetime.fromisoformat(when), "with": with_whom[:300], "safety_plan": safety_plan[:2000],
+        "rationale": rationale[:1000], "decision": decision,
+        "follow_on": str(data.get("follow_on") or "").strip().lower() in ("yes", "true"),
+    }, None

@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Protocol
 
 from . import cards
 from .adapters.db.repository import InvitationRecord, MeetingRecord, NewInvitation, NewReminder, Repository
 from .core import reminders
 from .core.outcome import Outcome
-from .core.plan import make_plan
-from .core.profile import Profile
-from .core.request import RequestInvalid, parse_request
+from .core.plan import iso, make_plan
+from .core.profile import ProfessionalDiscussion, Profile
+from .core.request import PlanRequest, RequestInvalid, parse_request
+from .core.routing import Routing, follow_on_decided_at, office_time_between, route
 from .directory import Directory, resolve
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ class ConversationService:
             "status_refresh": self._status_refresh,
             "outcome_open": self._outcome_open, "outcome_submit": self._outcome_submit,
             "minutes_submit": self._minutes_submit, "followup_done": self._followup_done,
+            "discussion_open": self._discussion_open, "discussion_submit": self._discussion_submit,
+            "followon_request": self._followon_request,
         }.get(verb)
         if handler is None:
             return Reply(text=f"Sorry, I don't know the action '{verb[:40]}'. Type 'new' to request a strategy meeting.")
@@ -143,20 +146,34 @@ class ConversationService:
         if form_problems:
             return Reply(card=cards.request_form_card(self._areas(), values=data, errors=form_problems), replace=True)
         profile = self.profiles[request.area]
-        plan = make_plan(request, profile)
+        plan = self.plan_for(request, profile)
         meeting = await self._db(
             self.repo.create_meeting, area=request.area, case_ref=request.case_ref,
             requester_aad_id=actor.aad_object_id, chair_aad_id=actor.aad_object_id, chair_name=actor.name,
-            request=request.model_dump(mode="json", exclude_none=True), plan=plan.to_dict(),
-            deadline=plan.meeting_deadline, meeting_at=plan.meeting_at,
+            request=request.model_dump(mode="json", exclude_none=True), plan=plan,
+            deadline=datetime.fromisoformat(plan["meeting_deadline"]), meeting_at=request.meeting_at,
             chair_conversation_id=actor.conversation_id, chair_service_url=actor.service_url,
             chair_tenant_id=actor.tenant_id,
         )
         await self._db(self.repo.add_event, meeting.id, "requested", actor_aad_id=actor.aad_object_id,
-                       detail={"deadline": plan.to_dict()["meeting_deadline"], "rule": plan.deadline_rule.id})
+                       detail={"deadline": plan["meeting_deadline"], "rule": plan["deadline_rule"]["id"],
+                               "out_of_hours": plan["routing"]["out_of_hours"]})
         await self.sync_reminders(meeting.id)  # the deadline is watched even before anything is sent
-        return Reply(card=cards.plan_card(plan.to_dict(), request.case_ref or "", meeting.id, area_name=profile.name),
+        return Reply(card=cards.plan_card(plan, request.case_ref or "", meeting.id, area_name=profile.name),
                      replace=True)
+
+    def plan_for(self, request: PlanRequest, profile: Profile, previous: dict | None = None) -> dict:
+        """The plan as stored: the plan engine's output, where it is routed (office hours or
+        the out-of-hours team) and, for a follow-on meeting, the deadline its protocol gives."""
+        base = make_plan(request, profile)
+        follow_on = (previous or {}).get("follow_on")
+        deadline = datetime.fromisoformat(follow_on["deadline"]) if follow_on else base.meeting_deadline
+        routing = route(request.decided_at, deadline, profile.area_calendar, profile.out_of_hours)
+        plan = make_plan(request, profile, routed_out_of_hours=True) if routing.out_of_hours and not base.out_of_hours else base
+        out = {**plan.to_dict(), "routing": routing.to_dict()}
+        if follow_on:
+            out.update(follow_on=follow_on, meeting_deadline=follow_on["deadline"], deadline_rule=follow_on["deadline_rule"])
+        return out
 
     async def _chair_meeting(self, actor: Actor, data: dict) -> MeetingRecord | Reply:
         meeting_id = str(data.get("meeting_id") or "")
@@ -179,20 +196,22 @@ class ConversationService:
         request_data["meeting_at"] = when
         profile = self.profiles[meeting.area]
         request = parse_request(request_data, set(self.profiles))
-        plan = make_plan(request, profile)
-        if plan.meeting_at and plan.meeting_at > plan.meeting_deadline:
-            late = f"Note: {cards.uk_time(plan.meeting_at)} is after the deadline {cards.uk_time(plan.meeting_deadline)} ({plan.deadline_rule.source})."
+        plan = self.plan_for(request, profile, meeting.plan)
+        deadline = datetime.fromisoformat(plan["meeting_deadline"])
+        if request.meeting_at and request.meeting_at > deadline:
+            late = (f"Note: {cards.uk_time(request.meeting_at)} is after the deadline {cards.uk_time(deadline)} "
+                    f"({plan['deadline_rule']['source']}).")
         else:
             late = None
         rearranged = {}
         if meeting.outcome and meeting.outcome.get("held") is False:
             rearranged = {"outcome": None}  # a meeting that was not held, set again: watched afresh
         await self._db(self.repo.update_meeting_fields, meeting.id, request=request.model_dump(mode="json", exclude_none=True),
-                       plan=plan.to_dict(), meeting_at=plan.meeting_at, actor_aad_id=actor.aad_object_id, **rearranged)
+                       plan=plan, meeting_at=request.meeting_at, actor_aad_id=actor.aad_object_id, **rearranged)
         await self._db(self.repo.add_event, meeting.id, "time_set", actor_aad_id=actor.aad_object_id,
-                       detail={"meeting_at": plan.to_dict()["meeting_at"]})
+                       detail={"meeting_at": plan["meeting_at"]})
         await self.sync_reminders(meeting.id)
-        card = cards.plan_card(plan.to_dict(), meeting.case_ref or "", meeting.id, area_name=profile.name)
+        card = cards.plan_card(plan, meeting.case_ref or "", meeting.id, area_name=profile.name)
         return Reply(card=card, replace=True, messages=(Reply(text=late),) if late else ())
 
     async def _plan_send(self, actor: Actor, data: dict) -> Reply:
@@ -220,14 +239,19 @@ class ConversationService:
 
     def _invitation_rows(self, meeting: MeetingRecord, profile: Profile) -> tuple[list[NewInvitation], list[str]]:
         plan = meeting.plan
-        out_of_hours = bool(plan.get("out_of_hours"))
+        out_of_hours = bool(plan.get("out_of_hours") or (plan.get("routing") or {}).get("out_of_hours"))
         directory = self.directories.get(meeting.area)
         rows, unresolved = [], []
+        chair_fills = self._chair_fills(meeting)
         for invitee in plan["invitees"]:
+            if invitee["role"] in chair_fills:
+                continue  # the EDT chair is there in that role already
             contact = resolve(directory, invitee["role"], out_of_hours) if directory else None
             if contact is None:
                 unresolved.append(invitee["role"])
                 continue
+            if contact.aad_object_id and contact.aad_object_id == meeting.chair_aad_id:
+                continue  # the chair (the EDT worker arranging it) does not invite themselves
             rows.append(NewInvitation(
                 role=invitee["role"], level=invitee["level"], contact_id=contact.id, contact_name=contact.name,
                 contact_aad_id=contact.aad_object_id, contact_email=contact.email, contact_phone=contact.phone,
@@ -273,7 +297,11 @@ class ConversationService:
         if result.changed:  # the repository has logged the answer with the change
             if response == "nominated":
                 notes = (Reply(text=await self._invite_nominee(meeting, result.invitation, data)),)
-            await self.after_answer(meeting.id, meeting)  # an answer changes no meeting field
+            handover = await self._hand_chair_over(meeting, result.invitation, actor) if response == "accepted" else None
+            if handover:
+                notes = (Reply(text=handover),)
+                meeting = None  # the chair changed: read it again
+            await self.after_answer(invitation.meeting_id, meeting)
         return Reply(card=card, replace=True, messages=notes)
 
     async def _invite_nominee(self, meeting: MeetingRecord, nominator: InvitationRecord, data: dict) -> str:
@@ -301,6 +329,193 @@ class ConversationService:
             meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated {contact.name}",
             f"{contact.name} ({contact.email}, {contact.phone}) has been sent the invitation in their place.")
         return f"{contact.name} has been sent the invitation in your place."
+
+    # --- out of hours ----------------------------------------------------------------------------
+    def _routing(self, meeting: MeetingRecord) -> Routing:
+        return Routing.from_dict(meeting.plan.get("routing"))
+
+    def _in_role(self, area: str, aad_object_id: str | None, role: str | None) -> bool:
+        directory = self.directories.get(area)
+        return bool(directory and aad_object_id and role and any(
+            c.role == role and c.aad_object_id == aad_object_id for c in directory.contacts))
+
+    async def _hand_chair_over(self, meeting: MeetingRecord, invitation: InvitationRecord, actor: Actor) -> str | None:
+        """Out of hours the EDT chairs. When a request reached the out-of-hours team from
+        someone else (a day worker at 16:45), the EDT worker who accepts becomes the chair:
+        their status card follows, and the requester is told who has it. Returns what to
+        tell the new chair, or None when nothing changed."""
+        routing = self._routing(meeting)
+        if not routing.out_of_hours or invitation.role != routing.chair_role:
+            return None
+        if meeting.chair_aad_id == actor.aad_object_id or self._in_role(meeting.area, meeting.chair_aad_id, routing.chair_role):
+            return None  # already chaired by the out-of-hours team
+        name = invitation.contact_name or actor.name
+        await self._db(self.repo.update_meeting_fields, meeting.id, actor_aad_id=actor.aad_object_id,
+                       chair_aad_id=actor.aad_object_id, chair_name=name, chair_conversation_id=actor.conversation_id,
+                       chair_service_url=actor.service_url, chair_tenant_id=actor.tenant_id,
+                       status_activity_id=None, plan_activity_id=None)
+        await self._db(self.repo.add_event, meeting.id, "chair_handed_over", actor_aad_id=actor.aad_object_id,
+                       detail={"from": meeting.chair_aad_id, "to": actor.aad_object_id, "role": routing.chair_role})
+        source = (meeting.plan.get("chair") or {}).get("source", "")
+        await self.tell_chair(meeting, f"{cards.role_name(routing.chair_role)} now chairs this meeting",
+                              f"Case {meeting.case_ref or meeting.id[:8]}: {name} accepted and chairs this out-of-hours "
+                              f"meeting{f' ({source})' if source else ''}. Their status card shows the quorum from now on.")
+        await self.refresh_status(meeting.id, post_if_missing=True)
+        return ("You now chair this out-of-hours meeting"
+                f"{f' ({source})' if source else ''}: the status card with the quorum follows.")
+
+    def _chair_fills(self, meeting: MeetingRecord) -> set[str]:
+        """Out of hours the EDT worker who chairs is children's social care at the meeting:
+        the roles they fill need no invitation (their own, and the quorum roles the EDT fills)."""
+        role = self._routing(meeting).chair_role
+        if not self._routing(meeting).out_of_hours or not self._in_role(meeting.area, meeting.chair_aad_id, role):
+            return set()
+        quorum = self.profiles[meeting.area].quorum.roles
+        return {role} | {q.role for q in quorum if role in q.filled_by}
+
+    def _chair_attends(self, meeting: MeetingRecord) -> str | None:
+        """The role in which the chair counts towards quoracy (the EDT out of hours), or None."""
+        return self._routing(meeting).chair_role if self._chair_fills(meeting) else None
+
+    def _fallback_of(self, meeting: MeetingRecord) -> ProfessionalDiscussion | None:
+        """The protocol's professional-discussion fallback, while it is on offer: the meeting
+        is routed out of hours, the area has one, and no outcome is recorded yet."""
+        if not self._routing(meeting).out_of_hours or meeting.outcome:
+            return None
+        return self.profiles[meeting.area].out_of_hours.professional_discussion
+
+    def _discussion_view(self, meeting: MeetingRecord, discussion: ProfessionalDiscussion,
+                         values: dict | None = None, error: str = "") -> cards.DiscussionView:
+        follow_on = discussion.follow_on
+        text = ""
+        if follow_on is not None:
+            text = (f"A quorate meeting will be requested from the daytime team ({follow_on.chaired_by})."
+                    if follow_on.mode == "always" else
+                    f"Request a follow-up strategy meeting from the daytime team ({follow_on.chaired_by})")
+        return cards.DiscussionView(
+            meeting_id=meeting.id, case_ref=meeting.case_ref or "", deadline=meeting.deadline, rule=discussion,
+            with_role=discussion.with_role, rationale_required=discussion.rationale_required,
+            follow_on=follow_on.mode if follow_on else "", follow_on_text=text, values=values or {}, error=error)
+
+    async def _discussion_open(self, actor: Actor, data: dict) -> Reply:
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        discussion = self._fallback_of(meeting)
+        if discussion is None:
+            return Reply(text="A professional discussion can be recorded only for an out-of-hours meeting whose "
+                              "protocol provides for it, before an outcome is recorded. Nothing was changed.")
+        return Reply(card=cards.discussion_card(self._discussion_view(meeting, discussion), now=self.clock()))
+
+    async def _discussion_submit(self, actor: Actor, data: dict) -> Reply:
+        """Record the protocol's fallback: a professional discussion (with the police) held
+        instead of a quorate meeting, then raise the quorate meeting for the daytime team."""
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        discussion = self._fallback_of(meeting)
+        if discussion is None:
+            return Reply(text="An outcome is already recorded for this meeting, or it is not out of hours; "
+                              "nothing was changed.")
+        values, problem = cards.read_discussion_form(data, rationale_required=discussion.rationale_required)
+        now = self.clock()
+        if not problem and values["at"] > now + timedelta(minutes=5):
+            problem = "The discussion's time is in the future: record it once it has taken place."
+        if problem:
+            card = cards.discussion_card(self._discussion_view(meeting, discussion, data, problem))
+            return Reply(card=card, replace=True)
+        profile = self.profiles[meeting.area]
+        request_data = {**meeting.request, "meeting_at": values["at"].isoformat()}
+        request = parse_request(request_data, set(self.profiles))
+        plan = self.plan_for(request, profile, meeting.plan)  # the discussion's own follow-ups (the record)
+        outcome = Outcome(held=True, recorded_by=actor.aad_object_id or "", recorded_at=now, held_at=values["at"],
+                          quorate=False, others_attended=values["with"], decision=values["decision"])
+        stored = {**(meeting.outcome or {}), **outcome.to_json(), "professional_discussion": {
+            "at": values["at"].isoformat(), "with": values["with"], "safety_plan": values["safety_plan"],
+            "rationale": values["rationale"], "rule": discussion.citation()}}
+        await self._db(self.repo.update_meeting_fields, meeting.id, actor_aad_id=actor.aad_object_id,
+                       request=request.model_dump(mode="json", exclude_none=True), plan=plan,
+                       meeting_at=request.meeting_at, outcome=stored, state="held")
+        await self._db(self.repo.add_event, meeting.id, "professional_discussion", actor_aad_id=actor.aad_object_id,
+                       detail={"at": values["at"].isoformat(), "rule": discussion.id})
+        lines = [f"Recorded the professional discussion at {cards.uk_time(values['at'])} with {values['with']}."]
+        follow_on = discussion.follow_on
+        if follow_on is not None and (follow_on.mode == "always" or values["follow_on"]):
+            meeting = await self._db(self.repo.get_meeting, meeting.id)
+            due = profile.area_calendar.deadline(follow_on.timescale, values["at"]) if follow_on.timescale else None
+            lines.append(await self._raise_follow_on(meeting, actor, summary=follow_on.summary, source=follow_on.source,
+                                                     due=due, due_rule=follow_on.citation(),
+                                                     settles=[fu["kind"] for fu in plan.get("follow_ups") or ()
+                                                              if fu.get("raises_meeting") and fu.get("applies_if") == "not_quorate"]))
+        for fu in plan.get("follow_ups") or ():
+            if fu["kind"] == "ooh_record_due" and fu.get("due"):
+                to = "; ".join(fu.get("recipients") or ()) or "the daytime team"
+                lines.append(f"Send the record to {to} by {cards.uk_time(fu['due'])} ({fu['rule']['source']}); "
+                             "I will remind you.")
+        await self.sync_reminders(meeting.id)
+        self.refresh_soon(meeting.id)
+        return Reply(card=cards.message_card("Professional discussion recorded", " ".join(lines)), replace=True)
+
+    async def _followon_request(self, actor: Actor, data: dict) -> Reply:
+        """A follow-up that is a further meeting (North Somerset's review after an out-of-hours
+        meeting agreed an investigation; Walsall's quorate meeting the next working day):
+        raise its request to the daytime team from the reminder."""
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        kind = str(data.get("follow_up") or "")
+        fu = next((f for f in meeting.plan.get("follow_ups") or () if f["kind"] == kind and f.get("raises_meeting")), None)
+        if fu is None:
+            return Reply(text="That is not a meeting this meeting's plan asks for; nothing was changed.")
+        due = datetime.fromisoformat(fu["due"]) if fu.get("due") else None
+        text = await self._raise_follow_on(meeting, actor, summary=fu["rule"]["summary"], source=fu["rule"]["source"],
+                                           due=due, due_rule=fu["rule"], settles=[kind])
+        await self.sync_reminders(meeting.id)
+        return Reply(card=cards.message_card("Meeting requested", text), replace=True)
+
+    async def _raise_follow_on(self, parent: MeetingRecord, actor: Actor, *, summary: str, source: str,
+                               due: datetime | None, due_rule: dict, settles: list[str]) -> str:
+        """Create the daytime team's request for a further strategy meeting (same case, same
+        concerns), chaired by the area's office-hours children's social care contact, who gets
+        its plan card when the office opens. Its deadline is the protocol's own for it when
+        that leaves office time to meet; otherwise the area's usual deadline. Returns what to
+        tell the chair. Raised once per meeting."""
+        stored = dict(parent.outcome or {})
+        if stored.get("follow_on_meeting_id"):
+            return "The daytime team's meeting was already requested."
+        profile = self.profiles[parent.area]
+        cal = profile.area_calendar
+        directory = self.directories.get(parent.area)
+        contact = resolve(directory, "social_care", False) if directory else None
+        if contact is None or not contact.aad_object_id:
+            return ("No daytime children's social care contact is in the bot's directory for "
+                    f"{profile.name}: pass the request on by phone or email ({source}).")
+        decided_at = follow_on_decided_at(cal, self.clock())
+        request_data = {k: v for k, v in parent.request.items() if k != "meeting_at"}
+        request = parse_request({**request_data, "decided_at": decided_at.isoformat()}, set(self.profiles))
+        usual = make_plan(request, profile)
+        deadline, rule = usual.meeting_deadline, usual.deadline_rule.citation()
+        if due is not None and office_time_between(cal, decided_at, due) >= timedelta(minutes=profile.out_of_hours.min_office_minutes):
+            deadline, rule = due, {k: due_rule[k] for k in ("id", "summary", "source") if k in due_rule}
+        follow_on = {"of": parent.id, "summary": summary, "source": source,
+                     "deadline": iso(cal.local(deadline)), "deadline_rule": rule}
+        plan = self.plan_for(request, profile, {"follow_on": follow_on})
+        child = await self._db(
+            self.repo.create_meeting, area=parent.area, case_ref=parent.case_ref, requester_aad_id=actor.aad_object_id,
+            chair_aad_id=contact.aad_object_id, chair_name=contact.name,
+            request=request.model_dump(mode="json", exclude_none=True), plan=plan, deadline=deadline,
+            chair_service_url=parent.chair_service_url, chair_tenant_id=contact.tenant_id)
+        stored.update(follow_on_meeting_id=child.id, completed=sorted(set(stored.get("completed") or ()) | set(settles)))
+        await self._db(self.repo.update_meeting_fields, parent.id, actor_aad_id=actor.aad_object_id, outcome=stored)
+        await self._db(self.repo.add_event, child.id, "requested", actor_aad_id=actor.aad_object_id,
+                       detail={"follow_on_of": parent.id, "deadline": follow_on["deadline"], "rule": rule.get("id")})
+        await self._db(self.repo.add_event, parent.id, "follow_on_raised", actor_aad_id=actor.aad_object_id,
+                       detail={"meeting_id": child.id, "chair": contact.id})
+        await self.sync_reminders(child.id)
+        reach = ", ".join(x for x in (contact.team, contact.phone) if x)
+        return (f"Requested the daytime team's meeting from {contact.name}{f' ({reach})' if reach else ''}: "
+                f"they get the plan at {cards.uk_time(cal.next_office_time(self.clock()))}, and it must take place by "
+                f"{cards.uk_time(deadline)} ({rule.get('source', source)}).")
 
     async def _reopen(self, actor: Actor, data: dict) -> Reply:
         invitation = await self._db(self.repo.get_invitation, str(data.get("invitation_id") or ""))
@@ -330,10 +545,15 @@ class ConversationService:
             email=i.contact_email, phone=i.contact_phone,
             handed_over=i.id in handed_over,
         ) for i in invitations]
+        chair_role = self._chair_attends(meeting)
+        if chair_role:
+            answers.insert(0, cards.Answer(role=chair_role, level="quorum", state="accepted",
+                                           name=f"{meeting.chair_name} (chair)"))
         return cards.StatusView(
             meeting_id=meeting.id, case_ref=meeting.case_ref or "", area_name=profile.name,
             quorum=meeting.plan["quorum"], answers=answers, escalation=profile.escalation,
             filled_by=cards.StatusView.filled_by_of(profile), meeting_at=meeting.meeting_at,
+            fallback=self._fallback_of(meeting),
         )
 
     async def refresh_status(self, meeting_id: str, *, post_if_missing: bool = False) -> dict:
@@ -413,6 +633,10 @@ class ConversationService:
         availability = {c.id: c.availability for c in directory.contacts} if directory else {}
         handed_over = _handed_over(invitations)
         stored = meeting.outcome or {}
+        chair_role = self._chair_attends(meeting)
+        chair = (reminders.InvitationFacts(id=reminders.CHAIR_ID, role=chair_role, level="quorum", name=meeting.chair_name,
+                                           response="accepted", delivered_at=meeting.created_at, on_call=True),
+                 ) if chair_role else ()
         return reminders.MeetingFacts(
             id=meeting.id, case_ref=meeting.case_ref or meeting.id[:8], state=meeting.state,
             created_at=meeting.created_at, deadline=meeting.deadline, plan=meeting.plan,
@@ -421,7 +645,9 @@ class ConversationService:
             meeting_at=meeting.meeting_at, outcome=Outcome.from_json(stored if "held" in stored else None),
             completed=frozenset(stored.get("completed") or ()),
             minutes_circulated=bool(stored.get("minutes_circulated_at")),
-            invitations=tuple(reminders.InvitationFacts(
+            fallback=(lambda d: d.citation() if d else None)(self._fallback_of(meeting)),
+            follow_on=meeting.plan.get("follow_on"),
+            invitations=chair + tuple(reminders.InvitationFacts(
                 id=i.id, role=i.role, level=i.level, name=i.contact_name or "", response=i.response,
                 delivered_at=i.delivered_at if i.delivery_state == "delivered" else None,
                 failed=i.delivery_state == "failed",

@@ -101,6 +101,10 @@ class ReminderWorker:
             await self._finish(r, "cancelled", "too late to be useful")
             return
         if r.recipient == "chair":
+            if not meeting.chair_conversation_id and meeting.chair_service_url:
+                meeting = await self._open_chair_conversation(r, meeting)
+                if meeting is None:
+                    return
             target = (meeting.chair_service_url, meeting.chair_conversation_id, meeting.chair_tenant_id)
         else:
             inv = invitations.get(r.invitation_id or "")
@@ -111,6 +115,9 @@ class ReminderWorker:
         follow_up = r.detail.get("follow_up")
         minutes_to = recipients_of(meeting.plan, {follow_up}) if follow_up else []
         card = cards.reminder_card(meeting.id, r.kind, r.detail, minutes_to=minutes_to)
+        if r.kind == "handover":  # a meeting raised for the daytime team: its chair gets the plan to act on
+            card = cards.plan_card(meeting.plan, meeting.case_ref or "", meeting.id,
+                                   area_name=self.service.profiles[meeting.area].name, note=r.detail.get("text") or "")
         try:
             await self.service.messenger.send_card(target[0], target[1], card, target[2])
         except Exception as e:
@@ -128,6 +135,26 @@ class ReminderWorker:
             self.sent += 1
             if self.on_sent:
                 self.on_sent(r, datetime.now(timezone.utc))
+
+    async def _open_chair_conversation(self, r: ReminderRecord, meeting):
+        """A chair the bot has not talked to yet (the daytime chair of a follow-on meeting):
+        open their 1:1 chat, as for an invitee, and remember it. None: the reminder is settled."""
+        repo = self.service.repo
+        user = await asyncio.to_thread(repo.get_user, meeting.chair_aad_id)
+        try:
+            if user and user.conversation_id:
+                conversation_id = user.conversation_id
+            else:
+                conversation_id = await self.service.messenger.open_conversation(
+                    meeting.chair_service_url, meeting.chair_tenant_id, user.teams_user_id if user else meeting.chair_aad_id)
+        except DeliveryError as e:
+            if e.permanent or r.attempts >= self.max_attempts:
+                await self._finish(r, "failed", f"could not reach the chair in Teams: {e}")
+            else:
+                await asyncio.to_thread(repo.finish_reminder, r.id, self.owner, "pending", error=str(e)[:500],
+                                        retry_at=self.service.clock() + timedelta(seconds=min(300, 5 * 2 ** min(r.attempts, 6))))
+            return None
+        return await asyncio.to_thread(repo.update_meeting_fields, meeting.id, chair_conversation_id=conversation_id)
 
     async def _finish(self, r: ReminderRecord, state: str, error: str | None = None) -> bool:
         done = await asyncio.to_thread(self.service.repo.finish_reminder, r.id, self.owner, state, error=error)

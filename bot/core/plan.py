@@ -2,11 +2,11 @@
 
 Pure and deterministic. The output shape is the contract in shared/spec/plan.md; the
 fields it does not mention (`deadline_out_of_hours`, `chair`, follow-up `applies_if`,
-`counted_from`, `recipients`) are additions the bot uses, documented in the README.
+`counted_from`, `recipients`, `raises_meeting`) are additions the bot uses, documented in the README.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -62,6 +62,7 @@ class FollowUp:
     timescale: str
     applies_if: str | None
     recipients: tuple[str, ...]
+    raises_meeting: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -72,6 +73,8 @@ class FollowUp:
             out["applies_if"] = self.applies_if
         if self.recipients:
             out["recipients"] = list(self.recipients)
+        if self.raises_meeting:
+            out["raises_meeting"] = True
         return out
 
 
@@ -190,17 +193,22 @@ def follow_ups(profile: Profile, facts: Facts, decided_at: datetime, meeting_at:
         out.append(FollowUp(
             kind=rule.kind, due=cal.deadline(rule.timescale, start), rule=rule,
             counted_from=rule.counted_from, timescale=rule.timescale.describe(),
-            applies_if=rule.applies_if, recipients=rule.recipients,
+            applies_if=rule.applies_if, recipients=rule.recipients, raises_meeting=rule.raises_meeting,
         ))
     return out
 
 
-def make_plan(request: PlanRequest, profile: Profile) -> Plan:
+def make_plan(request: PlanRequest, profile: Profile, *, routed_out_of_hours: bool = False) -> Plan:
+    """The plan. `routed_out_of_hours`: the bot routes the request to the out-of-hours team
+    although it was decided in office hours (bot.core.routing), so the out-of-hours invitee
+    and chair rules apply too; the contract fields (`out_of_hours`, the deadline) still
+    describe the decision itself."""
     if request.area != profile.id:
         raise ValueError(f"request is for area {request.area!r}, profile is {profile.id!r}")
     cal = profile.area_calendar
     facts = facts_of(request, profile)
     rule, deadline, matched = meeting_deadline(profile, facts, request.decided_at)
+    routed = replace(facts, out_of_hours=True) if routed_out_of_hours else facts
     meeting_at = None if request.meeting_at is None else cal.local(request.meeting_at)
     return Plan(
         area=profile.id,
@@ -212,7 +220,7 @@ def make_plan(request: PlanRequest, profile: Profile) -> Plan:
         deadline_out_of_hours=not cal.allows_office_hours_meeting_by(deadline),
         matched_rules=tuple(matched),
         quorum=tuple(q.role for q in profile.quorum.roles),
-        invitees=tuple(invitees(profile, facts)),
+        invitees=tuple(invitees(profile, routed)),
         follow_ups=None if meeting_at is None else tuple(follow_ups(profile, facts, request.decided_at, meeting_at)),
-        chair=next((c for c in profile.chair if holds(c.when, facts)), None),
+        chair=next((c for c in profile.chair if holds(c.when, routed)), None),
     )

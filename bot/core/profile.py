@@ -141,12 +141,45 @@ class FollowUpRule(Cited):
     when: Condition | None = None
     applies_if: str | None = None  # an outcome the plan cannot know yet, e.g. "s47_enquiry"
     recipients: tuple[str, ...] = ()
+    # The follow-up is a further strategy meeting (a review, a quorate meeting the next working
+    # day): its reminders offer to raise that meeting's request to the daytime team.
+    raises_meeting: bool = False
 
     _parse = field_validator("timescale", mode="before")(lambda cls, v: parse_timescale(v))
 
 
 class ChairRule(Cited):
     when: Condition | None = None
+
+
+class FollowOn(Cited):
+    """A quorate meeting raised to the daytime team after an out-of-hours discussion."""
+
+    # always: the protocol requires it; chair_decides: the chair records whether it is needed.
+    mode: Literal["always", "chair_decides"] = "always"
+    # Counted from the discussion; None: the area's own timescales, from the next office opening.
+    timescale: Timescale | None = None
+    chaired_by: str = Field(min_length=1)  # in the protocol's words
+
+    _parse = field_validator("timescale", mode="before")(lambda cls, v: None if v is None else parse_timescale(v))
+
+
+class ProfessionalDiscussion(Cited):
+    """The protocol's fallback when a quorate meeting cannot be held in time out of hours."""
+
+    with_role: Role | None = "police"  # None: separate conversations with the partner agencies
+    rationale_required: bool = False
+    follow_on: FollowOn | None = None
+
+
+class OutOfHours(Strict):
+    """How the area works outside office hours (the EDT's time)."""
+
+    chair_role: Role = "edt"
+    # A request whose deadline leaves less office time than this to convene and hold the
+    # meeting is routed out of hours too (e.g. a same-day concern raised at 16:30).
+    min_office_minutes: int = Field(default=60, ge=0, le=480)
+    professional_discussion: ProfessionalDiscussion | None = None
 
 
 class Preparation(Strict):
@@ -252,6 +285,7 @@ class Profile(Strict):
     follow_ups: tuple[FollowUpRule, ...] = ()
     chair: tuple[ChairRule, ...] = ()
     escalation: Cited
+    out_of_hours: OutOfHours = OutOfHours()
     preparation: tuple[Preparation, ...] = ()
     agenda: tuple[AgendaItem, ...] = ()
 
@@ -282,8 +316,14 @@ class Profile(Strict):
     def cited_rules(self) -> list[Cited]:
         return [
             self.timescales.default, *self.timescales.rules, self.quorum, *self.invitees,
-            *self.follow_ups, *self.chair, self.escalation,
+            *self.follow_ups, *self.chair, self.escalation, *self._fallback_rules(),
         ]
+
+    def _fallback_rules(self) -> list[Cited]:
+        discussion = self.out_of_hours.professional_discussion
+        if discussion is None:
+            return []
+        return [discussion, *([discussion.follow_on] if discussion.follow_on else [])]
 
     def citations(self) -> list[tuple[str, str]]:
         out = [(f"rule '{r.id}'", r.source) for r in self.cited_rules()]

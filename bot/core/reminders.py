@@ -46,6 +46,9 @@ SOON_BEFORE_START = timedelta(minutes=15)
 OUTCOME_AFTER_START = timedelta(hours=1)
 LONG_FOLLOW_UP = timedelta(days=3)  # longer windows get a heads-up two working days before
 
+# The chair's own place in the quorum (the EDT chairing out of hours): no invitation row.
+CHAIR_ID = "chair"
+
 # Follow-ups the chair settles by recording the minutes as circulated.
 MINUTES_KINDS = frozenset({"minutes_due", "minutes_circulation"})
 
@@ -80,11 +83,17 @@ class MeetingFacts:
     completed: frozenset[str] = frozenset()  # follow-up kinds the chair marked done
     minutes_circulated: bool = False         # recorded with the outcome or on its own
     invitations: Sequence[InvitationFacts] = ()
+    # The protocol's out-of-hours fallback ({summary, source}) when the meeting is routed
+    # out of hours and the area has one; named whenever quoracy is in doubt.
+    fallback: Mapping[str, str] | None = None
+    # A follow-on meeting raised to the daytime team: {of, summary, source}. Its plan goes to
+    # the daytime chair when the office opens.
+    follow_on: Mapping[str, str] | None = None
 
     @property
     def chair_on_call(self) -> bool:
         """An out-of-hours meeting is arranged by the EDT, who work at night."""
-        return bool(self.plan.get("out_of_hours"))
+        return bool(self.plan.get("out_of_hours") or (self.plan.get("routing") or {}).get("out_of_hours"))
 
 
 @dataclass(frozen=True)
@@ -99,12 +108,16 @@ class Planned:
     invitation_id: str | None = None
     expires_at: datetime | None = None  # not worth sending after this (e.g. "starts soon")
     follow_up: str | None = None   # the follow-up kind, for a "done" button
+    raises_meeting: bool = False   # the follow-up is a further meeting: offer to request it
 
     def detail(self) -> dict[str, Any]:
-        return {
+        out = {
             "title": self.title, "text": self.text, "source": self.source, "follow_up": self.follow_up,
             "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
         }
+        if self.raises_meeting:
+            out["raises_meeting"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,7 @@ def planned(meeting: MeetingFacts, calendar: AreaCalendar) -> list[Planned]:
         return []
     ctx = _Ctx(meeting, calendar)
     out: list[Planned] = []
+    out += _handover(ctx)
     out += _notices(ctx)
     if meeting.outcome is None:
         out += _deadline(ctx)
@@ -151,6 +165,23 @@ def recipients_of(plan: Mapping[str, Any], kinds: Iterable[str]) -> list[str]:
 
 
 # --- before the meeting ------------------------------------------------------------------
+
+def _handover(ctx: _Ctx) -> list[Planned]:
+    """A follow-on meeting's plan goes to its daytime chair when the office opens."""
+    m = ctx.meeting
+    if m.follow_on is None or m.state != "draft":
+        return []
+    return [Planned("handover", "handover", "chair", ctx.calendar.next_office_time(m.created_at),
+                    "A strategy meeting to arrange",
+                    f"Case {m.case_ref}: {m.follow_on.get('summary', '')}", m.follow_on.get("source", ""))]
+
+
+def _fallback_text(m: MeetingFacts) -> tuple[str, str]:
+    if not m.fallback:
+        return "", ""
+    return (f" If a quorate meeting cannot be held in time: {m.fallback['summary']} "
+            "Use 'Record a professional discussion' on the status card.", m.fallback["source"])
+
 
 def _notices(ctx: _Ctx) -> list[Planned]:
     m, out = ctx.meeting, []
@@ -172,10 +203,12 @@ def _notices(ctx: _Ctx) -> list[Planned]:
             reach = f" Contact: {who.name} {who.email or ''} {who.phone or ''}".rstrip()
         state = {"declined": "declined", "unreachable": "could not be reached in Teams",
                  "not_invited": "nobody was invited"}[slot.state]
+        fallback, fallback_source = _fallback_text(m)
         out.append(Planned(
             f"notice:unfilled:{slot.role}", "quorum_unfilled", "chair", now_ish,
             f"{role_name(slot.role)} cannot make the meeting quorate",
-            f"{role_name(slot.role)}: {state}.{reach} {m.escalation['summary']}", m.escalation["source"]))
+            f"{role_name(slot.role)}: {state}.{reach} {m.escalation['summary']}{fallback}",
+            "; ".join(s for s in (m.escalation["source"], fallback_source) if s)))
     return out
 
 
@@ -199,13 +232,18 @@ def _deadline(ctx: _Ctx) -> list[Planned]:
             f"({rule.get('summary', '')}). It is " + "; ".join(missing) + ".")
     imminent_at = m.deadline - min(timedelta(hours=1), window / 4)
     approaching_at = ctx.when(m.created_at + window / 2, about=m.deadline, on_call=m.chair_on_call)
+    if m.follow_on is not None:  # nothing reaches the daytime chair before the plan itself
+        handover_at = ctx.calendar.next_office_time(m.created_at)
+        approaching_at, imminent_at = max(approaching_at, handover_at), max(imminent_at, handover_at)
     iso = m.deadline.isoformat()
     out = []
     if approaching_at < imminent_at:
         out.append(Planned(f"deadline:approaching:{iso}", "deadline_approaching", "chair", approaching_at,
                            "The meeting deadline is approaching", text, rule.get("source", "")))
+    fallback, fallback_source = _fallback_text(m) if not ctx.status.quorate else ("", "")
     out.append(Planned(f"deadline:imminent:{iso}", "deadline_imminent", "chair", imminent_at,
-                       "The meeting deadline is close", text, rule.get("source", "")))
+                       "The meeting deadline is close", text + fallback,
+                       "; ".join(s for s in (rule.get("source", ""), fallback_source) if s)))
     return out
 
 
@@ -250,7 +288,7 @@ def _starting_soon(ctx: _Ctx) -> list[Planned]:
         f"starting:{inv.id}:{m.meeting_at.isoformat()}", "starting_soon", "invitee", m.meeting_at - SOON_BEFORE_START,
         "The strategy meeting starts soon", f"Case {m.case_ref}: the meeting starts at {uk_time(m.meeting_at)}.",
         invitation_id=inv.id, expires_at=m.meeting_at + timedelta(minutes=5))
-        for inv in m.invitations if inv.response == "accepted"]
+        for inv in m.invitations if inv.response == "accepted" and inv.id != CHAIR_ID]
 
 
 def _outcome_requests(ctx: _Ctx) -> list[Planned]:
@@ -282,6 +320,8 @@ def _follow_ups(ctx: _Ctx) -> list[Planned]:
             continue
         if fu.get("applies_if") == "s47_enquiry" and enquiry is not True:
             continue  # waits for the chair's decision that the enquiry goes ahead
+        if fu.get("applies_if") == "not_quorate" and (m.outcome is None or m.outcome.quorate is not False):
+            continue  # only once the chair records that the meeting was not quorate
         rule = fu.get("rule") or {}
         summary, source = rule.get("summary", kind.replace("_", " ")), rule.get("source", "")
         to = fu.get("recipients") or ()
@@ -292,7 +332,8 @@ def _follow_ups(ctx: _Ctx) -> list[Planned]:
             out.append(Planned(f"follow_up:{kind}:asap:{m.meeting_at.isoformat()}", kind, "chair",
                                ctx.when(at, about=None, on_call=m.chair_on_call),
                                f"Due as soon as practicable: {kind.replace('_', ' ')}",
-                               f"Case {m.case_ref}: {summary}{to_text}", source, follow_up=kind))
+                               f"Case {m.case_ref}: {summary}{to_text}", source, follow_up=kind,
+                               raises_meeting=bool(fu.get("raises_meeting"))))
             continue
         iso = due.isoformat()
         window = due - m.meeting_at
@@ -310,9 +351,10 @@ def _follow_ups(ctx: _Ctx) -> list[Planned]:
             out.append(Planned(f"follow_up:{kind}:soon:{iso}", kind, "chair",
                                ctx.when(soon, about=due, on_call=m.chair_on_call),
                                f"Coming up: {kind.replace('_', ' ')} by {uk_time(due)}",
-                               f"Case {m.case_ref}: {summary}{to_text}", source, follow_up=kind))
+                               f"Case {m.case_ref}: {summary}{to_text}", source, follow_up=kind,
+                               raises_meeting=bool(fu.get("raises_meeting"))))
         out.append(Planned(f"follow_up:{kind}:due:{iso}", kind, "chair", due,  # at the time itself
                            f"Due now: {kind.replace('_', ' ')} ({uk_time(due)})",
                            f"Case {m.case_ref}: {summary}{to_text} If it is done, press Done.", source,
-                           follow_up=kind))
+                           follow_up=kind, raises_meeting=bool(fu.get("raises_meeting"))))
     return out

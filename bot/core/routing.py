@@ -1,0 +1,91 @@
+"""Out of hours: which team a request goes to, and what the protocol offers when a quorate
+meeting cannot be held in time.
+
+A request is routed to the out-of-hours team (the Emergency Duty Team, the on-call police
+and paediatrician of the area's directory) when it is decided out of hours, or when its
+deadline leaves too little office time to convene and hold the meeting: a same-day concern
+raised at 16:30 will in practice meet in the evening. The plan's contract field
+`out_of_hours` keeps its meaning (the decision was made out of hours); routing is the bot's
+own decision on top of it and is shown, with its reason, on the plan card.
+
+Pure: plain values in and out, no I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .calendar import AreaCalendar
+from .profile import OutOfHours, ProfessionalDiscussion
+from .wording import uk_time
+
+
+@dataclass(frozen=True)
+class Routing:
+    out_of_hours: bool
+    why: str                 # one sentence for the plan card ("" in office hours)
+    chair_role: str | None   # who chairs out of hours (the EDT), None in office hours
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_of_hours": self.out_of_hours, "why": self.why, "chair_role": self.chair_role}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "Routing":
+        d = d or {}
+        return cls(bool(d.get("out_of_hours")), str(d.get("why") or ""), d.get("chair_role"))
+
+
+def office_time_between(calendar: AreaCalendar, start: datetime, end: datetime) -> timedelta:
+    """Office hours (working days, open to close) between two instants."""
+    if end <= start:
+        return timedelta(0)
+    total = timedelta(0)
+    day = calendar.local(start).date()
+    last = calendar.local(end).date()
+    while day <= last:
+        if calendar.is_working_day(day):
+            opens, closes = calendar.at(day, calendar.office_open), calendar.at(day, calendar.office_close)
+            lo, hi = max(opens, start), min(closes, end)
+            if hi > lo:
+                total += hi - lo
+        day += timedelta(days=1)
+    return total
+
+
+def route(decided_at: datetime, deadline: datetime, calendar: AreaCalendar, rules: OutOfHours) -> Routing:
+    """Where a request goes: to the daytime team, or out of hours to the EDT, and why."""
+    if calendar.is_out_of_hours(decided_at):
+        return Routing(True, f"Decided out of office hours ({uk_time(decided_at)}): the out-of-hours team "
+                             "convenes it.", rules.chair_role)
+    left = office_time_between(calendar, decided_at, deadline)
+    if left < timedelta(minutes=rules.min_office_minutes):
+        minutes = int(left.total_seconds() // 60)
+        return Routing(True, f"Only {minutes} minutes of office time are left before the deadline "
+                             f"({uk_time(deadline)}): the out-of-hours team convenes it.", rules.chair_role)
+    return Routing(False, "", None)
+
+
+@dataclass(frozen=True)
+class FollowOnDeadline:
+    deadline: datetime
+    rule: dict[str, str]  # the citation shown as the follow-on meeting's deadline rule
+
+
+def follow_on_decided_at(calendar: AreaCalendar, discussed_at: datetime) -> datetime:
+    """A follow-on meeting is the daytime team's: it counts as decided when the office opens
+    (at once, if the discussion itself was in office hours)."""
+    return calendar.next_office_time(discussed_at)
+
+
+def follow_on_deadline(calendar: AreaCalendar, discussion: ProfessionalDiscussion, discussed_at: datetime,
+                       area_deadline: datetime, area_rule: dict[str, str]) -> FollowOnDeadline:
+    """The follow-on meeting's deadline: the protocol's own timescale for it when it gives one
+    (Walsall: the next working day, counted from the discussion), else the area's usual
+    deadline for the request as the daytime team receives it."""
+    follow_on = discussion.follow_on
+    if follow_on is not None and follow_on.timescale is not None:
+        due = calendar.deadline(follow_on.timescale, discussed_at)
+        if due is not None:
+            return FollowOnDeadline(due, follow_on.citation())
+    return FollowOnDeadline(area_deadline, area_rule)
