@@ -542,7 +542,8 @@ def _follow_up_row(f: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | None = None, note: str = "") -> dict:
+def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | None = None, note: str = "",
+              join_url: str | None = None, proposals: Sequence[Any] = (), proposals_note: str = "") -> dict:
     """The plan for the requester to check: deadline, quorum, invitees, follow-ups; actions
     `plan_confirm_time` (meeting_date, meeting_time inputs) and `plan_send`."""
     p = _plan_dict(plan)
@@ -587,6 +588,10 @@ def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | Non
         "meeting": uk_time(p.get("meeting_at"), missing="not set yet"),
         "meeting_date": meeting_date,
         "meeting_time": meeting_time,
+        "join_url": join_url or "",
+        "proposals": [{"label": f"{as_uk(s.start):%a %d %b %H:%M}", "date": as_uk(s.start).date().isoformat(),
+                       "time": f"{as_uk(s.start):%H:%M}"} for s in proposals],
+        "proposals_note": proposals_note,
     }
     return _tidy_inputs(render("plan", data))
 

@@ -62,6 +62,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for profile in profiles.values():
         rules = len(profile.cited_rules())
         print(f"{profile.id}: ok ({rules} rules, {len(profile.documents)} documents cited)")
+    from .adapters.graph.errors import GraphConfigError
+    from .adapters.graph.settings import GraphSettings
+    try:
+        graph = GraphSettings.from_env()
+    except GraphConfigError as e:
+        return _fail([str(e)])
+    print("Microsoft Graph: " + (f"on (tenant {graph.tenant_id}, {graph.credential_kind})" if graph
+                                 else "off (no STRATBOT_GRAPH_* set): Teams meeting links are added by hand"))
     return 0
 
 

@@ -21,6 +21,7 @@ from .core.profile import ProfessionalDiscussion, Profile
 from .core.request import PlanRequest, RequestInvalid, parse_request
 from .core.routing import Routing, follow_on_decided_at, office_time_between, route
 from .directory import Directory, resolve
+from .online_meetings import OnlineMeetings
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class ConversationService:
     clock: Callable[[], datetime] = utcnow
     wake_delivery: Callable[[], None] = lambda: None
     wake_reminders: Callable[[], None] = lambda: None
+    meetings: OnlineMeetings = field(default_factory=lambda: OnlineMeetings(None))
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _refresh_queued: set[str] = field(default_factory=set)
     _known: dict[str, tuple] = field(default_factory=dict)  # users' addresses already stored
@@ -123,7 +125,7 @@ class ConversationService:
             "outcome_open": self._outcome_open, "outcome_submit": self._outcome_submit,
             "minutes_submit": self._minutes_submit, "followup_done": self._followup_done,
             "discussion_open": self._discussion_open, "discussion_submit": self._discussion_submit,
-            "followon_request": self._followon_request,
+            "followon_request": self._followon_request, "meeting_cancel": self._meeting_cancel,
         }.get(verb)
         if handler is None:
             return Reply(text=f"Sorry, I don't know the action '{verb[:40]}'. Type 'new' to request a strategy meeting.")
@@ -159,8 +161,47 @@ class ConversationService:
                        detail={"deadline": plan["meeting_deadline"], "rule": plan["deadline_rule"]["id"],
                                "out_of_hours": plan["routing"]["out_of_hours"]})
         await self.sync_reminders(meeting.id)  # the deadline is watched even before anything is sent
-        return Reply(card=cards.plan_card(plan, request.case_ref or "", meeting.id, area_name=profile.name),
-                     replace=True)
+        proposals, note = await self._proposals(meeting)
+        return Reply(card=cards.plan_card(plan, request.case_ref or "", meeting.id, area_name=profile.name,
+                                          proposals=proposals, proposals_note=note), replace=True)
+
+    async def _proposals(self, meeting: MeetingRecord) -> tuple[list, str]:
+        """The earliest times before the deadline when the invitees the organiser's calendar
+        can see are free (Graph getSchedule), for the chair to pick with one press."""
+        if not self.meetings.enabled:
+            return [], ""
+        rows, _ = self._invitation_rows(meeting, self.profiles[meeting.area])
+        # Everyone is asked; Graph reports the calendars it cannot see (other organisations).
+        emails = sorted({r.contact_email for r in rows if r.contact_email and r.level in ("quorum", "must")})
+        routed = self._routing(meeting).out_of_hours
+        slots = await self.meetings.propose(meeting, emails, now=self.clock(), office_hours_only=not routed,
+                                            calendar=self.profiles[meeting.area].area_calendar)
+        if not slots:
+            return [], ""
+        unchecked = sorted({u for s in slots for u in s.unchecked})
+        note = f"Free in the calendars of {len(emails) - len(unchecked)} of {len(emails)} required invitee(s)"
+        note += f"; not visible to the bot (other organisations): {', '.join(unchecked)}." if unchecked else "."
+        return slots, note
+
+    async def _sync_event(self, meeting_id: str) -> str | None:
+        """Create or move the Teams meeting's calendar event to match the meeting; store its
+        id and join link. Returns what to tell the chair, if anything."""
+        meeting = await self._db(self.repo.get_meeting, meeting_id)
+        if not self.meetings.enabled and meeting.join_url:
+            return None  # the chair added the link by hand
+        invitations = await self._db(self.repo.list_invitations, meeting_id)
+        result = await self.meetings.sync(meeting, invitations)
+        changes: dict[str, Any] = {}
+        if result.event_id and result.event_id != meeting.event_id:
+            changes.update(event_id=result.event_id, event_organiser=result.organiser)
+        if result.join_url and result.join_url != meeting.join_url:
+            changes["join_url"] = result.join_url
+        if changes:
+            await self._db(self.repo.update_meeting_fields, meeting_id, **changes)
+            await self._db(self.repo.add_event, meeting_id, "calendar_event",
+                           detail={"event_id": result.event_id, "organiser": result.organiser,
+                                   "meeting_at": iso(meeting.meeting_at)})
+        return result.note
 
     def plan_for(self, request: PlanRequest, profile: Profile, previous: dict | None = None) -> dict:
         """The plan as stored: the plan engine's output, where it is routed (office hours or
@@ -203,7 +244,12 @@ class ConversationService:
                     f"({plan['deadline_rule']['source']}).")
         else:
             late = None
-        rearranged = {}
+        rearranged: dict[str, Any] = {}
+        join_url = str(data.get("join_url") or "").strip()
+        if join_url:
+            if not join_url.startswith("https://") or len(join_url) > 2000:
+                return Reply(text="The Teams meeting link must be the https:// join link from the meeting invitation.")
+            rearranged["join_url"] = join_url
         if meeting.outcome and meeting.outcome.get("held") is False:
             rearranged = {"outcome": None}  # a meeting that was not held, set again: watched afresh
         await self._db(self.repo.update_meeting_fields, meeting.id, request=request.model_dump(mode="json", exclude_none=True),
@@ -211,8 +257,12 @@ class ConversationService:
         await self._db(self.repo.add_event, meeting.id, "time_set", actor_aad_id=actor.aad_object_id,
                        detail={"meeting_at": plan["meeting_at"]})
         await self.sync_reminders(meeting.id)
-        card = cards.plan_card(plan, meeting.case_ref or "", meeting.id, area_name=profile.name)
-        return Reply(card=card, replace=True, messages=(Reply(text=late),) if late else ())
+        notes = [late] if late else []
+        if meeting.state != "draft":
+            notes.append(await self._sync_event(meeting.id))
+        meeting = await self._db(self.repo.get_meeting, meeting.id)
+        card = cards.plan_card(plan, meeting.case_ref or "", meeting.id, area_name=profile.name, join_url=meeting.join_url)
+        return Reply(card=card, replace=True, messages=tuple(Reply(text=n) for n in notes if n))
 
     async def _plan_send(self, actor: Actor, data: dict) -> Reply:
         meeting = await self._chair_meeting(actor, data)
@@ -225,13 +275,14 @@ class ConversationService:
             await self._db(self.repo.update_meeting_fields, meeting.id, state="sending")
             await self._db(self.repo.add_event, meeting.id, "invitations_created", actor_aad_id=actor.aad_object_id,
                            detail={"roles": [r.role for r in rows], "unresolved": unresolved})
+            calendar_note = await self._sync_event(meeting.id)  # before delivery, so the cards carry the link
             self.wake_delivery()
             await self.sync_reminders(meeting.id)
-            notes = ()
+            notes = (Reply(text=calendar_note),) if calendar_note else ()
             if unresolved:
-                notes = (Reply(text="No contact is listed in the directory for: "
-                               + ", ".join(cards.role_name(r) for r in unresolved)
-                               + ". Invite them by phone or email and record it."),)
+                notes += (Reply(text="No contact is listed in the directory for: "
+                                + ", ".join(cards.role_name(r) for r in unresolved)
+                                + ". Invite them by phone or email and record it."),)
         else:
             notes = (Reply(text="The invitations for this meeting were already sent."),)
         status = await self.refresh_status(meeting.id, post_if_missing=True)
@@ -329,6 +380,38 @@ class ConversationService:
             meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated {contact.name}",
             f"{contact.name} ({contact.email}, {contact.phone}) has been sent the invitation in their place.")
         return f"{contact.name} has been sent the invitation in your place."
+
+    async def _meeting_cancel(self, actor: Actor, data: dict) -> Reply:
+        """The chair cancels: the calendar event is cancelled (Outlook tells its attendees),
+        everyone whose invitation arrived in Teams is told, and every reminder stops."""
+        meeting = await self._chair_meeting(actor, data)
+        if isinstance(meeting, Reply):
+            return meeting
+        if meeting.state in ("cancelled", "held"):
+            return Reply(text=f"This meeting is already {meeting.state}; nothing was changed.")
+        reason = str(data.get("cancel_reason") or "").strip()[:500]
+        if not reason:
+            return Reply(text="Give a reason for cancelling; nothing was changed.")
+        await self._db(self.repo.update_meeting_fields, meeting.id, actor_aad_id=actor.aad_object_id, state="cancelled")
+        await self._db(self.repo.add_event, meeting.id, "cancelled", actor_aad_id=actor.aad_object_id, detail={"reason": reason})
+        await self.sync_reminders(meeting.id)
+        note = await self.meetings.cancel(meeting, reason)
+        told = 0
+        card = cards.message_card("Strategy meeting cancelled",
+                                  f"Case {meeting.case_ref or meeting.id[:8]}: the meeting"
+                                  f"{' of ' + cards.uk_time(meeting.meeting_at) if meeting.meeting_at else ''} is cancelled "
+                                  f"by {meeting.chair_name}: {reason}")
+        for inv in await self._db(self.repo.list_invitations, meeting.id):
+            if inv.delivery_state == "delivered" and inv.conversation_id:
+                try:
+                    await self.messenger.send_card(inv.service_url or meeting.chair_service_url or "", inv.conversation_id,
+                                                   card, inv.tenant_id)
+                    told += 1
+                except Exception as e:
+                    log.warning("could not tell %s of the cancellation: %s", inv.id, e)
+        text = f"Cancelled. {told} invitee(s) told in Teams" + ("; the calendar invitation was cancelled too." if meeting.event_id else ".")
+        return Reply(card=cards.message_card("Meeting cancelled", text), replace=True,
+                     messages=(Reply(text=note),) if note else ())
 
     # --- out of hours ----------------------------------------------------------------------------
     def _routing(self, meeting: MeetingRecord) -> Routing:

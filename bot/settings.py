@@ -24,6 +24,7 @@ class Settings:
     delivery_lease_seconds: float = 60.0
     reminder_poll_seconds: float = 30.0
     replicas: int = 1  # processes sharing one app registration: each takes its share of Teams' rate
+    calendar_poll_seconds: float = 120.0  # how often attendees' calendar answers are read (with Graph)
 
     @property
     def auth_enabled(self) -> bool:
@@ -46,6 +47,7 @@ class Settings:
             delivery_lease_seconds=float(env.get("STRATBOT_DELIVERY_LEASE_SECONDS", defaults.delivery_lease_seconds)),
             reminder_poll_seconds=float(env.get("STRATBOT_REMINDER_POLL_SECONDS", defaults.reminder_poll_seconds)),
             replicas=max(1, int(env.get("STRATBOT_REPLICAS", defaults.replicas))),
+            calendar_poll_seconds=float(env.get("STRATBOT_CALENDAR_POLL_SECONDS", defaults.calendar_poll_seconds)),
         )
 
     # The attribute names ConfigurationBotFrameworkAuthentication reads.

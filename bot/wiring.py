@@ -53,7 +53,22 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     share = tuple(Limit(max(1, lim.count // settings.replicas), lim.per) for lim in TEAMS_APP_LIMITS)
     client = ConnectorClient(session, tokens, bot_id=settings.app_id or "strategy-meeting-bot",
                              limiter=RateLimiter(per_app=share))
-    service = ConversationService(profiles, directories, repo, ConnectorMessenger(client))
+    from .adapters.graph.client import GraphClient
+    from .adapters.graph.settings import GraphSettings
+    from .online_meetings import CalendarWatcher, OnlineMeetings
+
+    graph_settings = GraphSettings.from_env()  # a half configuration stops start-up with the variable's name
+    graph = GraphClient(graph_settings) if graph_settings else None
+    if graph:
+        await graph.start()
+
+    def chair_email(area: str, aad_object_id: str) -> str | None:
+        directory = directories.get(area)
+        return next((c.email for c in directory.contacts if c.aad_object_id == aad_object_id and c.email), None) \
+            if directory else None
+
+    meetings = OnlineMeetings(graph, graph_settings.organiser if graph_settings else None, chair_email)
+    service = ConversationService(profiles, directories, repo, ConnectorMessenger(client), meetings=meetings)
     worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
     service.wake_delivery = worker.wake
     reminder_worker = ReminderWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
@@ -72,16 +87,23 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
 
     app[HEALTH] = {"database": database_ok}
     task = asyncio.create_task(worker.run_forever(settings.delivery_poll_seconds), name="delivery")
+    watcher = asyncio.create_task(CalendarWatcher(service, meetings).run_forever(settings.calendar_poll_seconds),
+                                  name="calendar") if graph else None
     scheduler.start()  # its first run fires whatever fell due while no process was running
     try:
         yield
     finally:
         scheduler.shutdown()
         await service.close()
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        for t in (task, watcher):
+            if t is None:
+                continue
+            t.cancel()
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        if graph:
+            await graph.close()
         await session.close()
         await asyncio.to_thread(repo.close)

@@ -578,7 +578,7 @@ def test_chair_status_changes_as_roles_answer(area):
     assert "Quorate" in text and "Not yet quorate" not in text and "3 of 3" in text
     assert "Declined: Clinic" in text
     assert esc.summary not in text
-    assert verbs(card) == {"status_refresh", "outcome_open"}
+    assert verbs(card) == {"status_refresh", "outcome_open", "meeting_cancel"}
     assert all(a["data"]["meeting_id"] == "meeting-42" for a in submitting(card))
 
 

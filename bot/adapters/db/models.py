@@ -119,6 +119,9 @@ class Meeting(Base):
     meeting_at: Mapped[datetime | None]
     deadline: Mapped[datetime]
     join_url: Mapped[str | None] = mapped_column(Text)
+    # The calendar event (Microsoft Graph) behind the Teams meeting, and whose calendar holds it.
+    event_id: Mapped[str | None] = mapped_column(Text)
+    event_organiser: Mapped[str | None] = mapped_column(String)
     # Where the chair's cards live, so they can be updated in place.
     chair_conversation_id: Mapped[str | None] = mapped_column(String)
     chair_service_url: Mapped[str | None] = mapped_column(String)

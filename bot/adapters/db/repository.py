@@ -56,7 +56,7 @@ ANSWERS = tuple(r for r in RESPONSES if r != "none")
 MEETING_UPDATABLE = frozenset({
     "area", "case_ref", "chair_aad_id", "chair_name", "request", "plan", "state", "meeting_at",
     "deadline", "join_url", "chair_conversation_id", "chair_service_url", "chair_tenant_id",
-    "plan_activity_id", "status_activity_id", "outcome",
+    "plan_activity_id", "status_activity_id", "outcome", "event_id", "event_organiser",
 })
 # Card/conversation plumbing: updated often, of no interest to the audit record.
 _UNAUDITED = frozenset({"plan_activity_id", "status_activity_id", "chair_conversation_id", "chair_service_url", "chair_tenant_id"})
@@ -122,6 +122,8 @@ class MeetingRecord:
     created_at: datetime
     updated_at: datetime
     version: int
+    event_id: str | None = None          # the Graph calendar event behind the Teams meeting
+    event_organiser: str | None = None   # whose calendar holds it
 
 
 @dataclass(frozen=True)
@@ -720,6 +722,15 @@ class Repository:
             s.flush()
             rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
             return [_record(ReminderRecord, r) for r in rows]
+
+    def meetings_with_events(self, starting_after: datetime) -> list[MeetingRecord]:
+        """Meetings with a calendar event still worth reading answers from: sent (or being
+        sent) and starting after the given instant."""
+        with self._sessions.begin() as s:
+            rows = s.scalars(select(Meeting).where(
+                Meeting.event_id.is_not(None), Meeting.state.in_(("sending", "sent")),
+                Meeting.meeting_at > starting_after).order_by(Meeting.meeting_at))
+            return [_record(MeetingRecord, r) for r in rows]
 
     def list_reminders(self, meeting_id: str) -> list[ReminderRecord]:
         with self._sessions.begin() as s:

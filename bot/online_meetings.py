@@ -1,0 +1,191 @@
+"""The Teams meeting itself: an Outlook calendar event with a Teams link, through Microsoft
+Graph (bot.adapters.graph), kept in step with the bot's meeting.
+
+* When the invitations are sent and a time is set, the event is created in the organiser's
+  calendar (the chair's mailbox when the directory lists one, else the configured
+  organiser) with every invitee as an attendee: agencies in other tenants, who may never
+  open Teams, get an ordinary Outlook invitation with the join link. The link goes on the
+  cards. A new time moves the event; a cancelled meeting cancels it. Creation carries the
+  meeting id as Graph's transactionId, so a retried create never makes two events.
+* Attendees' answers in their calendars are read back (`CalendarWatcher`) and count for
+  quoracy exactly like card answers. Tentative is not an answer.
+* Before the chair picks a time, the earliest free slots before the deadline of the people
+  in the organiser's tenant are proposed (getSchedule; findMeetingTimes does not accept
+  application permissions).
+
+Without Graph credentials every method reports that it is off, and the chair is told to
+create the meeting by hand and paste its link.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable
+
+from .adapters.graph.client import Attendee, GraphClient
+from .adapters.graph.errors import GraphError
+from .core.calendar import AreaCalendar
+from .core.slots import Slot, earliest_slots
+from .core.wording import role_name, uk_time
+
+if TYPE_CHECKING:
+    from .adapters.db.repository import InvitationRecord, MeetingRecord
+
+log = logging.getLogger(__name__)
+
+MEETING_LENGTH = timedelta(hours=1)
+NO_GRAPH = ("No Microsoft Graph credentials are configured, so I cannot create the Teams meeting: create it in "
+            "Teams or Outlook, invite the agencies, and paste its join link in 'Teams meeting link' on the plan card.")
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event_id: str | None = None
+    join_url: str | None = None
+    organiser: str | None = None
+    note: str | None = None  # what to tell the chair (nothing when all went well)
+
+
+@dataclass
+class OnlineMeetings:
+    graph: GraphClient | None
+    organiser: str | None = None                  # STRATBOT_GRAPH_ORGANISER
+    chair_email: Callable[[str, str], str | None] = lambda area, aad: None  # the chair's mailbox, from the directory
+
+    @property
+    def enabled(self) -> bool:
+        return self.graph is not None
+
+    def organiser_for(self, meeting: "MeetingRecord") -> str | None:
+        return meeting.event_organiser or self.chair_email(meeting.area, meeting.chair_aad_id) or self.organiser
+
+    async def sync(self, meeting: "MeetingRecord", invitations: list["InvitationRecord"]) -> EventResult:
+        """Create or move the meeting's event to match the meeting (needs a time and sent
+        invitations); add attendees invited since. Never raises: a failure is a note."""
+        if self.graph is None:
+            return EventResult(note=NO_GRAPH)
+        if meeting.meeting_at is None or meeting.state in ("draft", "cancelled"):
+            return EventResult(event_id=meeting.event_id, join_url=meeting.join_url)
+        organiser = self.organiser_for(meeting)
+        if not organiser:
+            return EventResult(note="No organiser mailbox is known for the Teams meeting (set STRATBOT_GRAPH_ORGANISER): "
+                                    "create it by hand and paste its join link on the plan card.")
+        attendees = [Attendee(i.contact_email, i.contact_name, required=i.level in ("quorum", "must"))
+                     for i in invitations if i.contact_email]
+        start, end = meeting.meeting_at, meeting.meeting_at + MEETING_LENGTH
+        try:
+            if meeting.event_id is None:
+                event = await self.graph.create_meeting(
+                    organiser, f"Strategy meeting, case {meeting.case_ref or meeting.id[:8]}", start, end, attendees,
+                    _body(meeting), transaction_id=meeting.id)
+            else:
+                event = await self.graph.move_meeting(organiser, meeting.event_id, start, end)
+                known = {a.email.lower() for a in event.attendees}
+                if any(a.email.lower() not in known for a in attendees):
+                    event = await self.graph.add_attendees(organiser, meeting.event_id, attendees)
+        except GraphError as e:
+            log.warning("calendar event for %s: %s", meeting.id, e)
+            return EventResult(event_id=meeting.event_id, join_url=meeting.join_url, organiser=organiser,
+                               note=f"I could not {'create' if meeting.event_id is None else 'update'} the Teams meeting "
+                                    f"in {organiser}'s calendar ({e}). Create or update it by hand if this persists.")
+        note = None if event.join_url else ("The calendar event was created, but Teams gave no join link "
+                                            "(does the organiser have Teams?). Add the link by hand.")
+        return EventResult(event_id=event.id, join_url=event.join_url or meeting.join_url, organiser=organiser, note=note)
+
+    async def cancel(self, meeting: "MeetingRecord", reason: str) -> str | None:
+        """Cancel the event (attendees get Outlook's cancellation). Returns a note on failure."""
+        if self.graph is None or meeting.event_id is None:
+            return None
+        try:
+            await self.graph.cancel_meeting(self.organiser_for(meeting) or "", meeting.event_id, reason)
+        except GraphError as e:
+            return f"I could not cancel the Teams meeting in the calendar ({e}): cancel it by hand."
+        return None
+
+    async def responses(self, meeting: "MeetingRecord") -> dict[str, Any]:
+        if self.graph is None or meeting.event_id is None:
+            return {}
+        return await self.graph.attendee_responses(self.organiser_for(meeting) or "", meeting.event_id)
+
+    async def propose(self, meeting: "MeetingRecord", emails: list[str], *, now: datetime, calendar: AreaCalendar,
+                      office_hours_only: bool, timeout: float = 5.0) -> list[Slot]:
+        """The earliest free slots before the deadline for these people ([] when Graph is off,
+        slow or refuses: proposing is a convenience, never a blocker)."""
+        organiser = self.organiser_for(meeting)
+        if self.graph is None or not organiser or not emails or meeting.deadline <= now:
+            return []
+        try:
+            availability = await asyncio.wait_for(
+                self.graph.get_schedule(organiser, emails, now, meeting.deadline), timeout)
+        except (GraphError, asyncio.TimeoutError) as e:
+            log.info("no slot proposals for %s: %s", meeting.id, e)
+            return []
+        return earliest_slots(availability.busy, set(availability.unknown), start=now, deadline=meeting.deadline,
+                              duration=MEETING_LENGTH, calendar=calendar, office_hours_only=office_hours_only)
+
+
+def _body(meeting: "MeetingRecord") -> str:
+    """The invitation's text: the case reference, the deadline and its rule; no child's details."""
+    rule = meeting.plan.get("deadline_rule") or {}
+    quorum = ", ".join(role_name(r) for r in meeting.plan.get("quorum") or ())
+    return (f"<p>Child protection strategy meeting (section 47, Children Act 1989), case {html.escape(meeting.case_ref or '')}.</p>"
+            f"<p>Chair: {html.escape(meeting.chair_name)}. It must take place by {html.escape(uk_time(meeting.deadline))} "
+            f"({html.escape(rule.get('summary', ''))} {html.escape(rule.get('source', ''))}).</p>"
+            f"<p>Quorate with: {html.escape(quorum)}. Please accept or decline this invitation, or answer in Teams.</p>")
+
+
+@dataclass
+class CalendarWatcher:
+    """Reads attendees' calendar answers back into the invitations they belong to. Reading
+    is idempotent and an unchanged answer writes nothing, so replicas may all poll."""
+
+    service: Any  # ConversationService
+    meetings: OnlineMeetings
+
+    async def poll_once(self) -> int:
+        """Read every live meeting's event; returns how many answers changed."""
+        if not self.meetings.enabled:
+            return 0
+        repo = self.service.repo
+        live = await asyncio.to_thread(repo.meetings_with_events, self.service.clock() - MEETING_LENGTH)
+        changed = 0
+        for meeting in live:
+            try:
+                changed += await self._one(meeting)
+            except GraphError as e:
+                log.info("calendar answers for %s not read: %s", meeting.id, e)
+        return changed
+
+    async def _one(self, meeting: "MeetingRecord") -> int:
+        repo = self.service.repo
+        answers = await self.meetings.responses(meeting)
+        changed = 0
+        for inv in await asyncio.to_thread(repo.list_invitations, meeting.id):
+            answer = answers.get((inv.contact_email or "").lower())
+            if answer is None or answer.response not in ("accepted", "declined") or not inv.contact_aad_id:
+                continue
+            if inv.response == answer.response:
+                continue
+            if inv.response != "none" and (answer.at is None or (inv.responded_at and answer.at <= inv.responded_at)):
+                continue  # a later answer on the card wins over an older one in the calendar
+            detail = "Declined in Outlook" if answer.response == "declined" else None
+            result = await asyncio.to_thread(repo.record_response, inv.id, inv.contact_aad_id, answer.response, detail,
+                                             answer.at or self.service.clock())
+            if result.changed:
+                changed += 1
+                await asyncio.to_thread(repo.add_event, meeting.id, "calendar_answer", actor_aad_id=inv.contact_aad_id,
+                                        detail={"invitation_id": inv.id, "response": answer.response})
+        if changed:
+            await self.service.after_answer(meeting.id)
+        return changed
+
+    async def run_forever(self, every: float) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("reading calendar answers failed")
+            await asyncio.sleep(every)

@@ -1,0 +1,125 @@
+"""The Teams meeting itself, end to end: the bot over HTTP with the connector emulator and the
+local Entra + Graph emulator (tests/emulators/graph.py, real MSAL over TLS). A Bristol
+request: free slots proposed from the calendars the organiser can see, the calendar event
+created with every invitee and its join link on the cards, an answer given in Outlook
+counting for quoracy, the meeting moved (through a 429) and cancelled. Without credentials
+the chair is told to add the link by hand."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.directory import load_directory, resolve
+from bot.keys import SERVICE
+from bot.online_meetings import CalendarWatcher
+from bot.settings import Settings
+from tests.emulators.connector import running_emulator
+from tests.emulators.graph import running_graph_emulator
+from tests.test_bot_flow import CHAIR_AAD, FORM, Person, Teams, find_data, teams, text_of, until  # noqa: F401
+
+UK = ZoneInfo("Europe/London")
+ORGANISER = "strategy.meetings@bristol-council.example"
+
+
+def at(s: str) -> datetime:
+    return datetime.fromisoformat(s).replace(tzinfo=UK)
+
+
+@pytest.fixture
+async def with_graph(db_url, monkeypatch):
+    async with running_graph_emulator() as graph, running_emulator() as emulator:
+        for key, value in graph.env(organiser=ORGANISER).items():
+            monkeypatch.setenv(key, value)
+        graph.add_mailbox(ORGANISER)
+        app = create_app(replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2))
+        async with TestClient(TestServer(app)) as client:
+            yield Teams(client, emulator), app, graph
+
+
+async def test_the_teams_meeting_is_created_moved_answered_and_cancelled_through_graph(with_graph):
+    t, app, graph = with_graph
+    service = app[SERVICE]
+    service.clock = service.repo._clock = lambda: at("2026-11-25T10:00")
+    directory = load_directory("bristol")
+    contacts = {r: resolve(directory, r, False) for r in ("social_care", "police", "health")}
+    # Social care's calendar is in the organiser's tenant and busy until 12:00; police and
+    # health are in other organisations: Graph cannot see them.
+    graph.add_busy(contacts["social_care"].email, at("2026-11-25T10:00"), at("2026-11-25T12:00"))
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    meeting_id = find_data(plan, "meeting_id")
+    assert "Free before the deadline" in text_of(plan)
+    assert "Wed 25 Nov 12:00" in text_of(plan) and "Wed 25 Nov 10:00" not in text_of(plan)
+    assert contacts["police"].email in text_of(plan)  # named as not visible, not assumed free
+
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    assert graph.events_of(ORGANISER) == []  # no time yet: no event
+    people = {r: None for r in contacts}
+    await until(lambda: all(c.aad_object_id in t.emulator._by_user for c in contacts.values()))
+    # The chair picks the proposed 12:00: the event is created with every invitee.
+    picked = (await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25",
+                                                         "meeting_time": "12:00"}))["value"]
+    events = graph.events_of(ORGANISER)
+    assert len(events) == 1
+    event = events[0]
+    invited = {a.address.lower() for a in event.attendees}
+    assert {c.email.lower() for c in contacts.values()} <= invited
+    meeting = service.repo.get_meeting(meeting_id)
+    assert meeting.event_id == event.id and meeting.join_url and meeting.join_url.startswith("https://")
+    assert "Join the Teams meeting" in text_of(picked) and meeting.join_url in text_of(picked)
+
+    # Police answer in Outlook, never in Teams: it counts like a card answer.
+    graph.respond(event.id, contacts["police"].email, "accepted")
+    graph.respond(event.id, contacts["health"].email, "tentativelyAccepted")  # not an answer
+    watcher = CalendarWatcher(service, service.meetings)
+    assert await watcher.poll_once() == 1
+    answers = {i.role: i.response for i in service.repo.list_invitations(meeting_id)}
+    assert answers["police"] == "accepted" and answers["health"] == "none"
+    assert await watcher.poll_once() == 0  # nothing new: nothing written
+
+    # Moving the meeting moves the event, through Graph throttling (Retry-After honoured).
+    graph.throttle(1, retry_after=1)
+    await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25",
+                                               "meeting_time": "14:30"})
+    moved = graph.events_of(ORGANISER)[0]
+    assert moved.id == event.id and moved.start.astimezone(UK) == at("2026-11-25T14:30")
+    # Tokens expire: the next call gets a new one and succeeds.
+    tokens = graph.count("token")
+    graph.advance(7200)
+    await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25",
+                                               "meeting_time": "15:00"})
+    assert graph.events_of(ORGANISER)[0].start.astimezone(UK) == at("2026-11-25T15:00")
+    assert graph.count("token") > tokens
+
+    # The chair cancels: the calendar event goes, the invitees are told in Teams.
+    done = (await t.press(chair, "meeting_cancel", {"meeting_id": meeting_id, "cancel_reason": "Child moved out of area"}))["value"]
+    assert "Cancelled" in text_of(done) and "calendar invitation was cancelled" in text_of(done)
+    assert [e.cancelled for e in graph.events_of(ORGANISER)] == [True]
+    assert graph.events_of(ORGANISER)[0].cancel_comment == "Child moved out of area"
+    assert service.repo.get_meeting(meeting_id).state == "cancelled"
+    police_chat = t.emulator._by_user[contacts["police"].aad_object_id]
+    assert any("cancelled" in text_of(c) and "Child moved out of area" in text_of(c) for c in t.cards_to(police_chat))
+    assert not [r for r in service.repo.list_reminders(meeting_id) if r.state == "pending"]
+
+
+async def test_without_graph_the_chair_adds_the_link_by_hand(teams):
+    t, app = teams
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    meeting_id = find_data(plan, "meeting_id")
+    assert "Free before the deadline" not in text_of(plan)
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    await until(lambda: any("No Microsoft Graph credentials" in x for x in t.texts_to(chair.conversation)))
+    bad = await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25",
+                                                     "meeting_time": "14:00", "join_url": "javascript:alert(1)"})
+    assert "https:// join link" in text_of(bad)
+    link = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0"
+    ok = (await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25",
+                                                     "meeting_time": "14:00", "join_url": link}))["value"]
+    assert link in text_of(ok) and app[SERVICE].repo.get_meeting(meeting_id).join_url == link
