@@ -376,6 +376,8 @@ class ConversationService:
             nominated_by_id=nominator.id,
         )], actor_aad_id=nominator.contact_aad_id)
         self.wake_delivery()
+        if meeting.event_id:  # the colleague gets the calendar invitation too
+            await self._sync_event(meeting.id)
         await self.tell_chair(
             meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated {contact.name}",
             f"{contact.name} ({contact.email}, {contact.phone}) has been sent the invitation in their place.")

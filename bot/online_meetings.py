@@ -97,18 +97,20 @@ class OnlineMeetings:
 
     async def cancel(self, meeting: "MeetingRecord", reason: str) -> str | None:
         """Cancel the event (attendees get Outlook's cancellation). Returns a note on failure."""
-        if self.graph is None or meeting.event_id is None:
+        organiser = self.organiser_for(meeting)
+        if self.graph is None or meeting.event_id is None or not organiser:
             return None
         try:
-            await self.graph.cancel_meeting(self.organiser_for(meeting) or "", meeting.event_id, reason)
+            await self.graph.cancel_meeting(organiser, meeting.event_id, reason)
         except GraphError as e:
             return f"I could not cancel the Teams meeting in the calendar ({e}): cancel it by hand."
         return None
 
     async def responses(self, meeting: "MeetingRecord") -> dict[str, Any]:
-        if self.graph is None or meeting.event_id is None:
+        organiser = self.organiser_for(meeting)
+        if self.graph is None or meeting.event_id is None or not organiser:
             return {}
-        return await self.graph.attendee_responses(self.organiser_for(meeting) or "", meeting.event_id)
+        return await self.graph.attendee_responses(organiser, meeting.event_id)
 
     async def propose(self, meeting: "MeetingRecord", emails: list[str], *, now: datetime, calendar: AreaCalendar,
                       office_hours_only: bool, timeout: float = 5.0) -> list[Slot]:

@@ -100,14 +100,15 @@ class _Grid:
     def ceil(self, t: datetime) -> datetime:
         """The first grid instant at or after t (in UTC)."""
         local = self.calendar.local(t)
-        # Seconds since the local hour began: local offsets are whole or half hours in practice,
+        # Time since the local hour began: local offsets are whole or half hours in practice,
         # and a step dividing an hour keeps the grid aligned to the wall clock.
-        into_hour = local.minute * 60 + local.second + local.microsecond / 1_000_000
-        remainder = into_hour % self.step_s
+        into_hour = (local.minute * 60 + local.second) * 1_000_000 + local.microsecond  # microseconds
+        step = self.step_s * 1_000_000
+        remainder = into_hour % step
         t_utc = t.astimezone(timezone.utc)
         if remainder == 0:
             return t_utc
-        return t_utc + timedelta(seconds=self.step_s - remainder)
+        return t_utc + timedelta(microseconds=step - remainder)
 
 
 def earliest_slots(busy: Mapping[str, Sequence[tuple[datetime, datetime]]], unknown: set[str] | frozenset[str], *,

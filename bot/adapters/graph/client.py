@@ -21,7 +21,10 @@ Conventions (each is tested against tests/emulators/graph.py):
   and connection errors back off exponentially with full jitter; at most
   `GraphRetryPolicy.max_attempts` attempts within `total_budget` seconds, after which
   `GraphUnavailable`. A 401 gets one new token (the old one dropped from MSAL's cache) and one
-  more try. 403/404 and other 4xx are `GraphRefused` with Graph's code and message.
+  more try. 403/404 and the other 4xx (400, 409...) are `GraphRefused` with Graph's code and
+  message: retrying cannot fix them. An untrusted TLS certificate is not retried either. A
+  token that cannot be had is not retried here: Entra refusing is `GraphAuthError`, Entra
+  unreachable `GraphUnavailable` (MSAL has already retried the connection once).
 * Nothing here logs tokens, secrets, email addresses, subjects or event ids: logs name the
   operation, the status and Graph's error code only.
 * Free/busy: `busy` and `oof` always block; `tentative` blocks by default (someone who

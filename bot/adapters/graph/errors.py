@@ -3,6 +3,7 @@
 Why a separate module: the service layer (wired later) catches these without importing
 aiohttp or msal. Every message is one line built from the operation, the HTTP status and
 Graph's or Entra's error code and description; never from tokens, secrets or raw bodies.
+(Graph's own message, kept in GraphRefused's text, can name the mailbox it refused.)
 
     GraphConfigError   the STRATBOT_GRAPH_* settings are incomplete or wrong (a ValueError)
     GraphAuthError     Microsoft Entra refused to issue a token, or Graph refused a fresh one
