@@ -131,6 +131,13 @@ def card_samples() -> dict[str, dict]:
     c.add("plan.walsall.follow_on_note", plan_card, stored_plan("walsall", "small"), CASE_REF, "meeting-follow-on",
           area_name=profiles()["walsall"].name,
           note="A follow-on meeting after the out-of-hours professional discussion of 25 November 2026.")
+    from bot.core.slots import Slot
+    uk = cards.UK
+    slots = [Slot(datetime(2026, 11, 25, h, 0, tzinfo=uk), datetime(2026, 11, 25, h + 1, 0, tzinfo=uk), ("a@x.example",),
+                  ("police@y.example",)) for h in (12, 13, 14)]
+    c.add("plan.bristol.graph", plan_card, stored_plan("bristol", "small"), CASE_REF, "meeting-graph",
+          area_name=profiles()["bristol"].name, proposals=slots, proposals_note="Free in the calendars of 1 of 3.",
+          join_url="https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0")
     _invitations(c)
     _chair_status(c)
     _reminders(c)
