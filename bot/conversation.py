@@ -74,6 +74,7 @@ class ConversationService:
     wake_reminders: Callable[[], None] = lambda: None
     meetings: OnlineMeetings = field(default_factory=lambda: OnlineMeetings(None))
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _sync_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _refresh_queued: set[str] = field(default_factory=set)
     _known: dict[str, tuple] = field(default_factory=dict)  # users' addresses already stored
     _tasks: set[asyncio.Task] = field(default_factory=set)
@@ -96,8 +97,9 @@ class ConversationService:
             address = (actor.user_id, actor.name, actor.tenant_id, actor.service_url, actor.conversation_id)
             if self._known.get(actor.aad_object_id) == address:
                 return
+            # Teams' install event carries no name: store a placeholder rather than refuse it.
             await self._db(self.repo.upsert_user, aad_object_id=actor.aad_object_id, teams_user_id=actor.user_id,
-                           name=actor.name, tenant_id=actor.tenant_id, service_url=actor.service_url,
+                           name=actor.name or "Teams user", tenant_id=actor.tenant_id, service_url=actor.service_url,
                            conversation_id=actor.conversation_id or None)
             self._known[actor.aad_object_id] = address  # only once it is stored
 
@@ -151,7 +153,7 @@ class ConversationService:
         plan = self.plan_for(request, profile)
         meeting = await self._db(
             self.repo.create_meeting, area=request.area, case_ref=request.case_ref,
-            requester_aad_id=actor.aad_object_id, chair_aad_id=actor.aad_object_id, chair_name=actor.name,
+            requester_aad_id=actor.aad_object_id, chair_aad_id=actor.aad_object_id, chair_name=actor.name or "the requester",
             request=request.model_dump(mode="json", exclude_none=True), plan=plan,
             deadline=datetime.fromisoformat(plan["meeting_deadline"]), meeting_at=request.meeting_at,
             chair_conversation_id=actor.conversation_id, chair_service_url=actor.service_url,
@@ -748,11 +750,14 @@ class ConversationService:
 
     async def sync_reminders(self, meeting_id: str, meeting: MeetingRecord | None = None) -> None:
         """Store the meeting's planned reminders. `meeting`: pass it if just read and unchanged."""
-        meeting = meeting or await self._db(self.repo.get_meeting, meeting_id)
-        invitations = await self._db(self.repo.list_invitations, meeting_id)
-        wanted = [NewReminder(key=p.key, kind=p.kind, recipient=p.recipient, due_at=p.due_at, detail=p.detail(),
-                              invitation_id=p.invitation_id) for p in self.planned_reminders(meeting, invitations)]
-        await self._db(self.repo.sync_reminders, meeting_id, wanted)
+        # One sync per meeting at a time in this process, reading the answers inside it: two
+        # answers arriving together must not store a plan made before the other one.
+        async with self._sync_locks.setdefault(meeting_id, asyncio.Lock()):
+            meeting = meeting or await self._db(self.repo.get_meeting, meeting_id)
+            invitations = await self._db(self.repo.list_invitations, meeting_id)
+            wanted = [NewReminder(key=p.key, kind=p.kind, recipient=p.recipient, due_at=p.due_at, detail=p.detail(),
+                                  invitation_id=p.invitation_id) for p in self.planned_reminders(meeting, invitations)]
+            await self._db(self.repo.sync_reminders, meeting_id, wanted)
         self.wake_reminders()
 
     # --- after the meeting: the outcome, the minutes, follow-ups done ---------------------------------

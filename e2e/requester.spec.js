@@ -1,0 +1,459 @@
+#!/usr/bin/env node
+'use strict';
+// End to end through a Teams client emulator: the requester's whole path in the web UI of
+// Microsoft 365 Agents Playground, with headless Debian Chromium driven by playwright-core.
+//
+//   node e2e/requester.spec.js        (exit 0: passed; tests/test_e2e_playground.py runs it)
+//
+// 1. Starts the bot (.venv/bin/python -m bot serve, a temporary SQLite database, a free port)
+//    and the Playground pointing at it (another free port, e2e/.m365agentsplayground.yml, events
+//    recording on, telemetry off).
+// 2. In the browser, as the Playground's current user (the social worker, who chairs): types
+//    "new", fills the request form (Bristol, a case reference, one child of 6 at school,
+//    physical abuse, decided at 11:00 on the latest working day: office hours, so the office
+//    contacts of config/directory/bristol.yaml are invited), works out the plan, sends the
+//    invitations and sees the status card.
+// 3. Acts as the three quorum agencies (police, health, children's social care: mock users
+//    whose ids are the directory's Entra object ids) through the Playground's conversation API,
+//    pressing "Accept" on the invitation cards the bot sent to their 1:1 chats, one after the
+//    other: police and social care by Action.Execute (POST /_conversation/v1/invoke), health by
+//    the cards' Action.Submit fallback (POST /_conversation/v1/submit). After each answer it
+//    waits for the chair's status card in the browser, updated in place by the bot, to count
+//    it; at the end the card must say "Quorate" and the bot must tell the chair so.
+// Screenshots of every step go to docs/screenshots/ (E2E_SCREENSHOT_DIR to change).
+//
+// Environment: CHROMIUM_PATH (default /usr/bin/chromium), E2E_BOT_DIR (the checkout whose bot
+// runs; default the repository), E2E_PYTHON (default <bot dir>/.venv/bin/python),
+// E2E_TIMEOUT_SECONDS (whole run, default 210), E2E_KEEP_TMP=1 (keep the temporary directory),
+// E2E_CONCURRENT_ANSWERS=1 (the last two agencies answer at the same moment).
+
+const assert = require('node:assert/strict');
+const { spawn, execFile } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const pg = require('./lib/playground');
+
+const REPO = path.resolve(__dirname, '..');
+const BOT_DIR = path.resolve(process.env.E2E_BOT_DIR || REPO);
+const PYTHON = process.env.E2E_PYTHON || path.join(BOT_DIR, '.venv', 'bin', 'python');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SHOTS = path.resolve(process.env.E2E_SCREENSHOT_DIR || path.join(REPO, 'docs', 'screenshots'));
+const TOTAL_TIMEOUT = Number(process.env.E2E_TIMEOUT_SECONDS || 210) * 1000;
+const UI_TIMEOUT = 60_000; // one step in the browser (2 shared cores: be generous)
+const CASE_REF = `CS-E2E-${String(Date.now()).slice(-6)}`;
+const AREA = 'bristol';
+const AREA_NAME = 'Bristol';
+const DECIDED_TIME = { form: '11:00 AM', hour: 11 };
+const QUORUM_ROLES = ['police', 'health', 'social care']; // as in the mock users' names
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September',
+  'October', 'November', 'December'];
+
+const started = Date.now();
+const children = [];
+let tmp;
+let browserContext;
+let currentPage;
+let failureShot = false;
+
+function log(message) {
+  console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${message}`);
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  log(`${name} ...`);
+  const result = await fn();
+  log(`${name}: ok (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  return result;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, fn, timeout = 60_000, every = 250) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout / 1000}s waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    }
+    await sleep(every);
+  }
+}
+
+/** Start a process in its own process group (so the whole group can be stopped), output to a file. */
+function start(name, command, args, options) {
+  const logFile = path.join(tmp, `${name}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  const entry = { name, child, logFile, exited: null };
+  child.on('exit', (code, signal) => { entry.exited = { code, signal }; });
+  child.on('error', (e) => { entry.exited = { error: e.message }; });
+  children.push(entry);
+  return entry;
+}
+
+async function stopAll() {
+  for (const entry of children) {
+    if (entry.exited || !entry.child.pid) continue;
+    try { process.kill(-entry.child.pid, 'SIGTERM'); } catch { /* already gone */ }
+  }
+  const deadline = Date.now() + 8000;
+  while (children.some((e) => !e.exited && e.child.pid) && Date.now() < deadline) await sleep(100);
+  for (const entry of children) {
+    if (entry.exited || !entry.child.pid) continue;
+    try { process.kill(-entry.child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+}
+
+function tail(file, lines = 40) {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => !/apscheduler/.test(l)).slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function run(command, args, input, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(command, args, { ...options, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${command} ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+function ukDate(daysBack) {
+  // Today's date on the UK calendar, then whole days back (dates only: no time zone maths).
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(new Date());
+  const [y, m, d] = today.split('-').map(Number);
+  const day = new Date(Date.UTC(y, m - 1, d - daysBack));
+  return { iso: day.toISOString().slice(0, 10), y: day.getUTCFullYear(), m: day.getUTCMonth(), d: day.getUTCDate() };
+}
+
+/** The latest day, today or before, whose 11:00 the bot's own calendar calls office hours. */
+async function latestWorkingDay() {
+  for (let back = 0; back < 15; back++) {
+    const day = ukDate(back);
+    const request = {
+      area: AREA, decided_at: `${day.iso}T${String(DECIDED_TIME.hour).padStart(2, '0')}:00:00+00:00`,
+      children: [{ ref: 'C1', age: 6, education: 'school' }], concerns: ['physical_abuse'],
+    };
+    const plan = JSON.parse(await run(PYTHON, ['-m', 'bot', 'plan', '-'], JSON.stringify(request), { cwd: BOT_DIR }));
+    if (!plan.out_of_hours) return { ...day, plan };
+  }
+  throw new Error('no working day in the last two weeks according to the bot');
+}
+
+function checkPrerequisites() {
+  const missing = [];
+  if (!fs.existsSync(CHROMIUM)) missing.push(`Chromium (${CHROMIUM}; bash scripts/setup_browser.sh)`);
+  if (!fs.existsSync(pg.CLI)) missing.push('the Playground (bash scripts/setup_node.sh installs e2e/node_modules)');
+  if (!fs.existsSync(PYTHON)) missing.push(`the bot's Python (${PYTHON}; bash scripts/setup.sh)`);
+  try { require.resolve('playwright-core'); } catch { missing.push('playwright-core (bash scripts/setup_node.sh)'); }
+  if (missing.length) throw new Error(`missing: ${missing.join('; ')}`);
+  // The bot invites directory contacts by Entra object id: the Playground's users must be them.
+  const configDir = process.env.STRATBOT_CONFIG_DIR || path.join(BOT_DIR, 'config');
+  const directory = fs.readFileSync(path.join(configDir, 'directory', `${AREA}.yaml`), 'utf8');
+  const yml = fs.readFileSync(pg.CONFIG, 'utf8');
+  const usersPart = yml.slice(yml.indexOf('\nusers:'), yml.indexOf('\npersonalChat:'));
+  const ids = [...usersPart.matchAll(/aadObjectId:\s*"?([0-9a-f-]{36})"?/g)].map((m) => m[1]);
+  const unknown = ids.filter((id) => !directory.includes(id));
+  if (ids.length !== 5 || unknown.length) {
+    throw new Error(`e2e/.m365agentsplayground.yml: its 5 users must be contacts of config/directory/${AREA}.yaml `
+      + `(unknown: ${unknown.join(', ') || 'none'}; found ${ids.length} users)`);
+  }
+}
+
+async function main() {
+  checkPrerequisites();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stratbot-e2e-'));
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const f of fs.readdirSync(SHOTS)) if (/^\d\d-.*\.png$/.test(f)) fs.rmSync(path.join(SHOTS, f));
+  log(`temporary directory ${tmp}; screenshots to ${SHOTS}`);
+
+  const decided = await step('pick the decision date (latest working day, 11:00 UK time)', latestWorkingDay);
+  log(`decided ${decided.iso} 11:00; the bot's deadline is ${decided.plan.meeting_deadline}`);
+  const quorum = decided.plan.quorum;
+  assert.deepEqual([...quorum].sort(), ['health', 'police', 'social_care'], 'Bristol quorum');
+
+  const [botPort, pgPort] = [await freePort(), await freePort()];
+  const recording = path.join(tmp, 'playground-events.log');
+
+  await step(`start the bot on port ${botPort}`, async () => {
+    const entry = start('bot', PYTHON, ['-m', 'bot', 'serve'], {
+      cwd: BOT_DIR,
+      env: { ...process.env, HOST: '127.0.0.1', PORT: String(botPort),
+        DATABASE_URL: `sqlite:///${path.join(tmp, 'stratbot.sqlite3')}`, MicrosoftAppId: '', PYTHONUNBUFFERED: '1' },
+    });
+    await waitFor('the bot to answer /healthz', async () => {
+      if (entry.exited) throw new Error(`the bot exited: ${JSON.stringify(entry.exited)}\n${tail(entry.logFile)}`);
+      const res = await fetch(`http://127.0.0.1:${botPort}/healthz`);
+      return res.ok;
+    }, 90_000);
+  });
+
+  const playground = await step(`start the Playground on port ${pgPort}`, async () => {
+    const entry = start('playground', process.execPath, [pg.CLI, 'start',
+      '--app-endpoint', `http://127.0.0.1:${botPort}/api/messages`, '--channel-id', 'msteams',
+      '--port', String(pgPort), '--disable-telemetry', '--enable-events-recording'], {
+      cwd: pg.E2E_DIR,
+      env: { ...process.env, TEAMSAPPTESTER_BROWSER: 'none', M365_AGENTS_PLAYGROUND_CONFIG_PATH: pg.CONFIG,
+        M365_AGENTS_PLAYGROUND_LOGFILE: path.join(tmp, 'playground-internal.log'),
+        M365_AGENTS_PLAYGROUND_RECORDING_FILE: recording },
+    });
+    const port = await waitFor('the Playground to listen', async () => {
+      if (entry.exited) throw new Error(`the Playground exited: ${JSON.stringify(entry.exited)}\n${tail(entry.logFile)}`);
+      const m = /Listening on (\d+)/.exec(fs.readFileSync(entry.logFile, 'utf8'));
+      return m && Number(m[1]);
+    }, 90_000);
+    entry.url = `http://127.0.0.1:${port}`;
+    await waitFor('the Playground to answer', async () => (await fetch(`${entry.url}/_debug/ping`)).ok, 30_000);
+    return entry;
+  });
+  const users = (await pg.playgroundConfig(playground.url)).users;
+
+  const { chromium } = require('playwright-core');
+  const context = browserContext = await step('launch headless Chromium', () => chromium.launchPersistentContext(
+    path.join(tmp, 'chromium-profile'), {
+      executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
+      viewport: { width: 1440, height: 900 }, locale: 'en-US', timezoneId: 'Europe/London',
+    }));
+  let page;
+  try {
+    // Nothing leaves the machine: the Playground's fonts come from a CDN; the page works without.
+    await context.route((url) => !['127.0.0.1', 'localhost'].includes(url.hostname), (route) => route.abort());
+    context.setDefaultTimeout(UI_TIMEOUT);
+    page = currentPage = context.pages()[0] || await context.newPage();
+    // Scroll the chat so that `focus` is near the top (or, with 'bottom', the bottom) of the view.
+    const shot = async (name, focus, where = 'top') => {
+      if (focus) {
+        await focus.evaluate((el, bottom) => {
+          el.scrollIntoView({ block: bottom ? 'end' : 'start' });
+          let box = el.parentElement;
+          while (box && !(box.scrollHeight > box.clientHeight && /(auto|scroll)/.test(getComputedStyle(box).overflowY))) {
+            box = box.parentElement;
+          }
+          if (box) box.scrollTop += bottom ? 40 : -70;
+        }, where === 'bottom');
+      }
+      await page.waitForTimeout(300); // let the card finish laying out
+      await page.screenshot({ path: path.join(SHOTS, name) });
+      log(`screenshot ${name}`);
+    };
+
+    await step('open the Playground', async () => {
+      await page.goto(playground.url, { waitUntil: 'load' });
+      await page.locator('[contenteditable="true"][role="textbox"]').waitFor();
+      await page.getByText('Personal Chat', { exact: true }).first().waitFor();
+      await shot('01-playground.png');
+    });
+
+    await step('type "new": the request form', async () => {
+      await page.locator('[contenteditable="true"][role="textbox"]').click();
+      await page.keyboard.type('new');
+      await page.keyboard.press('Enter');
+      // (the welcome card's buttons say "Request a strategy meeting" too: wait for the form's own field)
+      await page.getByPlaceholder('Choose the area').last().waitFor();
+      await shot('02-request-form.png', page.getByText('Request a strategy meeting', { exact: true }).last());
+    });
+
+    await step('fill the request form', async () => {
+      await page.getByPlaceholder('Choose the area').last().click();
+      await page.getByRole('option', { name: AREA_NAME, exact: true }).click();
+      await page.getByPlaceholder('e.g. CS-0012345 (no names)').last().fill(CASE_REF);
+      await page.getByPlaceholder('Blank if unknown').first().fill('6');
+      await page.getByRole('combobox', { name: /Education setting/ }).first().click();
+      await page.getByRole('option', { name: 'School', exact: true }).click();
+      await page.getByRole('checkbox', { name: /Physical abuse/ }).last().check();
+      // Decision date: the first date picker (Fluent calendar), then the first time picker.
+      await page.getByPlaceholder('Select a date...').first().click();
+      const calendar = page.getByRole('dialog', { name: 'Calendar' });
+      const wanted = `${MONTHS[decided.m]} ${decided.y}`;
+      for (let i = 0; i < 3; i++) {
+        const shown = await calendar.getByRole('button', { name: /^[A-Z][a-z]+ \d{4}$/ }).first().innerText();
+        if (shown.trim() === wanted) break;
+        const [month, year] = shown.trim().split(' ');
+        const later = Number(year) * 12 + MONTHS.indexOf(month) > decided.y * 12 + decided.m;
+        await calendar.locator(`button[title^="${later ? 'Previous' : 'Next'} month"]`).click();
+      }
+      await calendar.getByRole('button', { name: `${decided.d}, ${MONTHS[decided.m]}, ${decided.y}`, exact: true }).click();
+      await page.getByPlaceholder('Select a time...').first().click();
+      await page.getByRole('option', { name: DECIDED_TIME.form, exact: true }).click();
+      assert.equal(await page.getByPlaceholder('Select a date...').first().inputValue(),
+        `${MONTHS[decided.m]} ${decided.d}, ${decided.y}`);
+      await shot('03-request-form-filled.png', page.getByText('Request a strategy meeting', { exact: true }).last());
+      await shot('04-request-form-decision-time.png', page.getByRole('button', { name: 'Work out the plan' }).last(), 'bottom');
+    });
+
+    await step('work out the plan: the plan card', async () => {
+      await page.getByRole('button', { name: 'Work out the plan' }).last().click();
+      await page.getByRole('button', { name: 'Send invitations' }).last().waitFor();
+      const heading = page.getByText('Strategy meeting plan', { exact: true }).last();
+      await heading.waitFor();
+      await page.getByText(CASE_REF, { exact: true }).last().waitFor();
+      await page.getByText(/^Meet by /).last().waitFor();
+      await shot('05-plan-card.png', heading);
+    });
+
+    await step('send the invitations: the chair\'s status card', async () => {
+      await page.getByRole('button', { name: 'Send invitations' }).last().click();
+      await page.getByText('0 of 3 quorum roles filled').last().waitFor();
+      await page.getByText('Not yet quorate', { exact: true }).last().waitFor();
+      await shot('06-invitations-sent.png', page.getByText('Not yet quorate', { exact: true }).last());
+    });
+
+    const invitations = await step('the bot delivers the invitations to the agencies\' 1:1 chats', async () => {
+      const byUser = new Map(users.map((u) => [u.id, u]));
+      const named = (inv) => ({ ...inv, user: byUser.get(inv.userId) });
+      const found = await waitFor('an invitation card for each quorum agency in the Playground', () => {
+        const all = pg.invitationsFrom(pg.readRecording(recording)).map(named);
+        const stranger = all.find((inv) => !inv.user);
+        if (stranger) {
+          throw new Error(`the bot invited ${stranger.userId}, who is not a Playground user: `
+            + 'update e2e/.m365agentsplayground.yml');
+        }
+        return QUORUM_ROLES.every((role) => all.some((inv) => inv.user.name.includes(`(${role})`))) && all;
+      }, 60_000);
+      for (const inv of found) {
+        log(`  invitation ${inv.invitationId} -> ${inv.user.name} (chat ${inv.conversationId}, message ${inv.messageId})`);
+      }
+      return found;
+    });
+    const forRole = (role) => invitations.find((inv) => inv.user.name.includes(`(${role})`));
+
+    const accepted = (inv, answer) => {
+      const text = pg.cardText(answer && answer.value).join(' ');
+      assert.equal(answer && answer.type, 'application/vnd.microsoft.card.adaptive',
+        `${inv.user.name}: ${JSON.stringify(answer).slice(0, 300)}`);
+      assert.match(text, /You accepted/, `${inv.user.name}'s card after accepting`);
+      log(`  ${inv.user.name} accepted (Action.Execute)`);
+    };
+    const acceptByExecute = async (inv) => accepted(inv, await pg.invokeAsUser(playground.url, {
+      userId: inv.userId, conversationId: inv.conversationId, replyToId: inv.messageId,
+      verb: 'invite_accept', data: { invitation_id: inv.invitationId },
+    }));
+    const acceptBySubmit = async (inv) => {
+      // The cards' Action.Submit fallback: the bot answers by replacing the card (PUT).
+      await pg.submitAsUser(playground.url, {
+        userId: inv.userId, conversationId: inv.conversationId, replyToId: inv.messageId,
+        data: { verb: 'invite_accept', invitation_id: inv.invitationId },
+      });
+      await waitFor(`the bot to replace ${inv.user.name}'s invitation card`, () => pg.cardUpdatesFrom(pg.readRecording(recording))
+        .some((u) => u.messageId === inv.messageId && /You accepted/.test(u.text)), 60_000);
+      log(`  ${inv.user.name} accepted (Action.Submit fallback)`);
+    };
+
+    await step('the police accept: the chair\'s card is updated in place', async () => {
+      await acceptByExecute(forRole('police'));
+      const card = page.getByText('1 of 3 quorum roles filled').last();
+      await card.waitFor();
+      await shot('07-police-accepted.png', page.getByText('Not yet quorate', { exact: true }).last());
+    });
+
+    // One after the other, as people answer. E2E_CONCURRENT_ANSWERS=1 sends the last two
+    // answers at the same moment instead (see the report on issue 6: the bot can then lose the
+    // "quorate" notice, because two re-plans of the reminders race).
+    await step('health (Action.Submit fallback) and children\'s social care (Action.Execute) accept: quorate', async () => {
+      if (process.env.E2E_CONCURRENT_ANSWERS === '1') {
+        await Promise.all([acceptBySubmit(forRole('health')), acceptByExecute(forRole('social care'))]);
+      } else {
+        await acceptBySubmit(forRole('health'));
+        await page.getByText('2 of 3 quorum roles filled').last().waitFor();
+        await acceptByExecute(forRole('social care'));
+      }
+      const card = page.getByText('3 of 3 quorum roles filled').last();
+      await card.waitFor({ timeout: 90_000 });
+      await page.getByText('Quorate', { exact: true }).last().waitFor();
+      for (const role of QUORUM_ROLES) {
+        const name = forRole(role).user.name.replace(/ \(.*\)$/, '');
+        await page.getByText(`Accepted by ${name}`, { exact: true }).last().waitFor();
+      }
+      await shot('08-quorate.png', page.getByText('Quorate', { exact: true }).last());
+    });
+
+    await step('the bot tells the chair the meeting is quorate', async () => {
+      const notice = page.getByText('The meeting is quorate', { exact: true }).last();
+      await notice.waitFor({ timeout: 60_000 });
+      await shot('09-quorate-notice.png', notice);
+    });
+  } catch (e) {
+    await saveFailure();
+    throw e;
+  } finally {
+    await context.close().catch(() => {});
+  }
+}
+
+async function saveFailure() {
+  if (!currentPage || failureShot) return;
+  failureShot = true;
+  try {
+    await Promise.race([(async () => {
+      await currentPage.screenshot({ path: path.join(SHOTS, '99-failure.png') });
+      fs.writeFileSync(path.join(tmp, 'failure.html'), await currentPage.content());
+      log(`failure screenshot ${path.join(SHOTS, '99-failure.png')}, page HTML ${path.join(tmp, 'failure.html')}`);
+    })(), sleep(10_000)]);
+  } catch { /* the browser may be gone */ }
+}
+
+async function finish(code, error) {
+  if (error) {
+    await saveFailure();
+    console.error(`\nFAILED: ${error && error.stack ? error.stack : error}`);
+    for (const entry of children) {
+      console.error(`\n--- last lines of ${entry.name} (${entry.logFile}) ---\n${tail(entry.logFile)}`);
+    }
+  }
+  if (browserContext) await Promise.race([browserContext.close().catch(() => {}), sleep(5000)]);
+  await stopAll();
+  if (tmp && code === 0 && !process.env.E2E_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
+  else if (tmp) console.error(`temporary files kept in ${tmp}`);
+  log(code === 0 ? `PASSED: the requester's path, end to end, in ${((Date.now() - started) / 1000).toFixed(1)}s`
+    : 'FAILED');
+  process.exit(code);
+}
+
+let finishing = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (finishing) return;
+    finishing = true;
+    finish(1, new Error(`interrupted by ${signal}`));
+  });
+}
+const watchdog = setTimeout(() => {
+  if (finishing) return;
+  finishing = true;
+  finish(1, new Error(`the whole run took longer than ${TOTAL_TIMEOUT / 1000}s`));
+}, TOTAL_TIMEOUT);
+watchdog.unref();
+
+main().then(
+  () => { if (!finishing) { finishing = true; finish(0); } },
+  (e) => { if (!finishing) { finishing = true; finish(1, e); } },
+);
