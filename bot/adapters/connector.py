@@ -16,22 +16,20 @@ since Teams counts requests per app, not per client object.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import aiohttp
 import msal
 from yarl import URL
+
+from .http import full_jitter, json_object, parse_retry_after, sanitise_code
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +121,6 @@ def _error(op: str, kind: DeliveryKind, status: int | None, *, code: str | None 
     return DeliveryError(kind, status, " ".join(parts), retry_after, code=code, attempts=attempts)
 
 
-_CODE_OK = re.compile(r"[^A-Za-z0-9_.\-]")
-
-
-def _sanitise_code(value: Any) -> str | None:
-    """Keep an error code only if it looks like an identifier; never pass free text on."""
-    if not isinstance(value, str) or not value:
-        return None
-    return _CODE_OK.sub("", value)[:64] or None
-
 
 # ---------------------------------------------------------------------------------------
 # Retry policy
@@ -166,39 +155,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Full-jitter wait after failed attempt number `attempt` (1-based)."""
-        cap = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
-        return (rng or random).uniform(0.0, cap)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110).
-
-    Returns None when absent or unreadable (the caller then uses exponential backoff), and
-    never a negative number (a date in the past means "now").
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
-            return None
-        return max(0.0, seconds)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:  # HTTP-dates are GMT by definition
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
-    return max(0.0, (when - now).total_seconds())
+        return full_jitter(attempt, self.base_delay, self.max_delay, rng)
 
 
 # ---------------------------------------------------------------------------------------
@@ -454,7 +411,7 @@ class MsalBotToken:
             self._rejected -= rejected
             access = result.get("access_token") if isinstance(result, Mapping) else None
             if not access:
-                code = _sanitise_code(result.get("error") if isinstance(result, Mapping) else None)
+                code = sanitise_code(result.get("error") if isinstance(result, Mapping) else None)
                 raise DeliveryError("unauthorized", None, f"getting a bot token failed: Microsoft Entra refused "
                                     f"({code or 'no access token'})", code=code)
             try:
@@ -604,7 +561,7 @@ class ConnectorClient:
                                                  timeout=self._timeout) as resp:
                     status = resp.status
                     if 200 <= status < 300:
-                        return await _json_body(resp)
+                        return await json_object(resp)
                     retry_after_header = resp.headers.get("Retry-After")
                     code = await _error_code(resp)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -656,17 +613,6 @@ def _base(service_url: str) -> str:
     return service_url.rstrip("/")
 
 
-async def _json_body(resp: aiohttp.ClientResponse) -> dict[str, Any]:
-    text = await resp.text()
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 async def _error_code(resp: aiohttp.ClientResponse) -> str | None:
     """The connector's ErrorResponse code (`{"error": {"code": ...}}`), if there is one."""
     try:
@@ -676,7 +622,7 @@ async def _error_code(resp: aiohttp.ClientResponse) -> str | None:
     if isinstance(data, Mapping):
         err = data.get("error")
         if isinstance(err, Mapping):
-            return _sanitise_code(err.get("code"))
+            return sanitise_code(err.get("code"))
     return None
 
 

@@ -37,7 +37,6 @@ Conventions (each is tested against tests/emulators/graph.py):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
@@ -54,7 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 from yarl import URL
 
-from bot.adapters.connector import parse_retry_after
+from ..http import full_jitter, json_object, parse_retry_after, sanitise_code
 
 from .errors import GraphAuthError, GraphRefused, GraphUnavailable
 from .settings import GraphSettings
@@ -167,8 +166,7 @@ class GraphRetryPolicy:
             raise ValueError("delays must not be negative")
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
-        cap = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
-        return rng.uniform(0.0, cap)
+        return full_jitter(attempt, self.base_delay, self.max_delay, rng)
 
 
 # ---------------------------------------------------------------------------------------
@@ -237,15 +235,6 @@ def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a non-empty string")
     return quote(value, safe="@")
-
-
-_CODE_OK = re.compile(r"[^A-Za-z0-9_.\-]")
-
-
-def _sanitise_code(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    return _CODE_OK.sub("", value)[:80] or None
 
 
 def _one_line(value: Any, limit: int = 200) -> str | None:
@@ -441,7 +430,7 @@ class GraphClient:
                     continue
                 error = item.get("error")
                 if error:
-                    code = _sanitise_code(error.get("responseCode")) if isinstance(error, Mapping) else None
+                    code = sanitise_code(error.get("responseCode"), 80) if isinstance(error, Mapping) else None
                     reasons[email] = code or "error"
                     continue
                 try:
@@ -475,7 +464,7 @@ class GraphClient:
                 async with self._session.request(method, url, json=body, headers=headers) as resp:
                     status = resp.status
                     if 200 <= status < 300:
-                        return await _json_object(resp)
+                        return await json_object(resp)
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                     code, message = await _graph_error(resp)
             except aiohttp.ClientConnectorCertificateError:
@@ -639,17 +628,6 @@ def _busy_blocks(item: Mapping[str, Any], start: datetime, interval_minutes: int
     return blocks
 
 
-async def _json_object(resp: aiohttp.ClientResponse) -> dict[str, Any]:
-    text = await resp.text()
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 async def _graph_error(resp: aiohttp.ClientResponse) -> tuple[str | None, str | None]:
     """Graph's `{"error": {"code", "message"}}`, sanitised to an identifier and one line."""
     try:
@@ -658,7 +636,7 @@ async def _graph_error(resp: aiohttp.ClientResponse) -> tuple[str | None, str | 
         return None, None
     if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping):
         err = data["error"]
-        return _sanitise_code(err.get("code")), _one_line(err.get("message"))
+        return sanitise_code(err.get("code"), 80), _one_line(err.get("message"))
     return None, None
 
 
