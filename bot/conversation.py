@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -18,8 +18,8 @@ from .core import reminders
 from .core.outcome import Outcome
 from .core.plan import iso, make_plan
 from .core.profile import ProfessionalDiscussion, Profile
-from .core.request import PlanRequest, RequestInvalid, parse_request
-from .core.routing import Routing, follow_on_decided_at, office_time_between, route
+from .core.request import RequestInvalid, parse_request
+from .core.routing import Routing, follow_on_decided_at, office_time_between, routed_plan
 from .directory import Directory, resolve
 from .online_meetings import OnlineMeetings
 
@@ -150,7 +150,7 @@ class ConversationService:
         if form_problems:
             return Reply(card=cards.request_form_card(self._areas(), values=data, errors=form_problems), replace=True)
         profile = self.profiles[request.area]
-        plan = self.plan_for(request, profile)
+        plan = routed_plan(request, profile)
         meeting = await self._db(
             self.repo.create_meeting, area=request.area, case_ref=request.case_ref,
             requester_aad_id=actor.aad_object_id, chair_aad_id=actor.aad_object_id, chair_name=actor.name or "the requester",
@@ -205,19 +205,6 @@ class ConversationService:
                                    "meeting_at": iso(meeting.meeting_at)})
         return result.note
 
-    def plan_for(self, request: PlanRequest, profile: Profile, previous: dict | None = None) -> dict:
-        """The plan as stored: the plan engine's output, where it is routed (office hours or
-        the out-of-hours team) and, for a follow-on meeting, the deadline its protocol gives."""
-        base = make_plan(request, profile)
-        follow_on = (previous or {}).get("follow_on")
-        deadline = datetime.fromisoformat(follow_on["deadline"]) if follow_on else base.meeting_deadline
-        routing = route(request.decided_at, deadline, profile.area_calendar, profile.out_of_hours)
-        plan = make_plan(request, profile, routed_out_of_hours=True) if routing.out_of_hours and not base.out_of_hours else base
-        out = {**plan.to_dict(), "routing": routing.to_dict()}
-        if follow_on:
-            out.update(follow_on=follow_on, meeting_deadline=follow_on["deadline"], deadline_rule=follow_on["deadline_rule"])
-        return out
-
     async def _chair_meeting(self, actor: Actor, data: dict) -> MeetingRecord | Reply:
         meeting_id = str(data.get("meeting_id") or "")
         meeting = await self._db(self.repo.get_meeting, meeting_id) if meeting_id else None
@@ -239,7 +226,7 @@ class ConversationService:
         request_data["meeting_at"] = when
         profile = self.profiles[meeting.area]
         request = parse_request(request_data, set(self.profiles))
-        plan = self.plan_for(request, profile, meeting.plan)
+        plan = routed_plan(request, profile, meeting.plan.get("follow_on"))
         deadline = datetime.fromisoformat(plan["meeting_deadline"])
         if request.meeting_at and request.meeting_at > deadline:
             late = (f"Note: {cards.uk_time(request.meeting_at)} is after the deadline {cards.uk_time(deadline)} "
@@ -514,7 +501,7 @@ class ConversationService:
         profile = self.profiles[meeting.area]
         request_data = {**meeting.request, "meeting_at": values["at"].isoformat()}
         request = parse_request(request_data, set(self.profiles))
-        plan = self.plan_for(request, profile, meeting.plan)  # the discussion's own follow-ups (the record)
+        plan = routed_plan(request, profile, meeting.plan.get("follow_on"))  # the discussion's own follow-ups (the record)
         outcome = Outcome(held=True, recorded_by=actor.aad_object_id or "", recorded_at=now, held_at=values["at"],
                           quorate=False, others_attended=values["with"], decision=values["decision"])
         stored = {**(meeting.outcome or {}), **outcome.to_json(), "professional_discussion": {
@@ -586,7 +573,7 @@ class ConversationService:
             deadline, rule = due, {k: due_rule[k] for k in ("id", "summary", "source") if k in due_rule}
         follow_on = {"of": parent.id, "summary": summary, "source": source,
                      "deadline": iso(cal.local(deadline)), "deadline_rule": rule}
-        plan = self.plan_for(request, profile, {"follow_on": follow_on})
+        plan = routed_plan(request, profile, follow_on)
         child = await self._db(
             self.repo.create_meeting, area=parent.area, case_ref=parent.case_ref, requester_aad_id=actor.aad_object_id,
             chair_aad_id=contact.aad_object_id, chair_name=contact.name,

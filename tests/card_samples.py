@@ -33,7 +33,7 @@ from bot.core import reminders
 from bot.core.outcome import Outcome
 from bot.core.plan import make_plan
 from bot.core.request import RequestInvalid, parse_request
-from bot.core.routing import route
+from bot.core.routing import routed_plan
 from bot.core.reminders import InvitationFacts, MeetingFacts
 from bot.core.vocabulary import CONCERNS, FLAGS, ROLES
 
@@ -88,16 +88,8 @@ def sample_plan(area: str, scenario: str):
 
 
 def stored_plan(area: str, scenario: str) -> dict[str, Any]:
-    """The plan as the bot stores and shows it: with where it is routed (office hours or the
-    out-of-hours team), as bot.conversation does."""
-    profile = profiles()[area]
-    request = parse_request(sample_request(area, scenario), set(profiles()))
-    base = make_plan(request, profile)
-    if base.meeting_deadline is None:
-        return base.to_dict()
-    routing = route(request.decided_at, base.meeting_deadline, profile.area_calendar, profile.out_of_hours)
-    plan = make_plan(request, profile, routed_out_of_hours=True) if routing.out_of_hours and not base.out_of_hours else base
-    return {**plan.to_dict(), "routing": routing.to_dict()}
+    """The plan as the bot stores and shows it, with where it is routed."""
+    return routed_plan(parse_request(sample_request(area, scenario), set(profiles())), profiles()[area])
 
 
 # --- recording which template each builder renders -------------------------------------------

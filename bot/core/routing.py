@@ -17,7 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .calendar import AreaCalendar
-from .profile import OutOfHours, ProfessionalDiscussion
+from .plan import make_plan
+from .profile import OutOfHours, ProfessionalDiscussion, Profile
+from .request import PlanRequest
 from .wording import uk_time
 
 
@@ -64,6 +66,20 @@ def route(decided_at: datetime, deadline: datetime, calendar: AreaCalendar, rule
         return Routing(True, f"Only {minutes} minutes of office time are left before the deadline "
                              f"({uk_time(deadline)}): the out-of-hours team convenes it.", rules.chair_role)
     return Routing(False, "", None)
+
+
+def routed_plan(request: PlanRequest, profile: Profile, follow_on: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plan as the bot stores it: the plan engine's output, where it is routed (office
+    hours or the out-of-hours team) as `routing` and, for a follow-on meeting (`follow_on`:
+    {of, summary, source, deadline, deadline_rule}), the deadline its protocol gives."""
+    base = make_plan(request, profile)
+    deadline = datetime.fromisoformat(follow_on["deadline"]) if follow_on else base.meeting_deadline
+    routing = route(request.decided_at, deadline, profile.area_calendar, profile.out_of_hours)
+    plan = make_plan(request, profile, routed_out_of_hours=True) if routing.out_of_hours and not base.out_of_hours else base
+    out = {**plan.to_dict(), "routing": routing.to_dict()}
+    if follow_on:
+        out.update(follow_on=follow_on, meeting_deadline=follow_on["deadline"], deadline_rule=follow_on["deadline_rule"])
+    return out
 
 
 @dataclass(frozen=True)
