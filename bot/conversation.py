@@ -16,10 +16,10 @@ from . import cards
 from .adapters.db.repository import InvitationRecord, MeetingRecord, NewInvitation, NewReminder, Repository
 from .core import reminders
 from .core.outcome import Outcome
-from .core.plan import iso, make_plan
+from .core.plan import iso
 from .core.profile import ProfessionalDiscussion, Profile
 from .core.request import RequestInvalid, parse_request
-from .core.routing import Routing, follow_on_decided_at, office_time_between, routed_plan
+from .core.routing import Routing, follow_on_deadline, follow_on_decided_at, routed_plan
 from .directory import Directory, resolve
 from .online_meetings import OnlineMeetings
 
@@ -567,10 +567,7 @@ class ConversationService:
         decided_at = follow_on_decided_at(cal, self.clock())
         request_data = {k: v for k, v in parent.request.items() if k != "meeting_at"}
         request = parse_request({**request_data, "decided_at": decided_at.isoformat()}, set(self.profiles))
-        usual = make_plan(request, profile)
-        deadline, rule = usual.meeting_deadline, usual.deadline_rule.citation()
-        if due is not None and office_time_between(cal, decided_at, due) >= timedelta(minutes=profile.out_of_hours.min_office_minutes):
-            deadline, rule = due, {k: due_rule[k] for k in ("id", "summary", "source") if k in due_rule}
+        deadline, rule = follow_on_deadline(request, profile, due, due_rule)
         follow_on = {"of": parent.id, "summary": summary, "source": source,
                      "deadline": iso(cal.local(deadline)), "deadline_rule": rule}
         plan = routed_plan(request, profile, follow_on)

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config_loader import config_dir, load_profile
-from bot.core.routing import office_time_between, route
+from bot.core.request import parse_request
+from bot.core.routing import follow_on_deadline, office_time_between, route
 from bot.directory import load_directory
 from bot.keys import REMINDERS, SERVICE
 from tests.test_bot_flow import CHAIR_AAD, Person, find_data, teams, text_of, until  # noqa: F401
@@ -60,6 +61,18 @@ def test_office_time_counts_only_working_days_office_hours():
     assert office_time_between(cal, at("2026-11-27T16:00"), at("2026-11-30T10:00")) == timedelta(hours=2)  # Fri..Mon
     assert office_time_between(cal, at("2026-12-24T08:00"), at("2026-12-29T09:30")) == timedelta(hours=8, minutes=30)
     assert office_time_between(cal, at("2026-11-25T18:00"), at("2026-11-25T17:00")) == timedelta(0)
+
+
+def test_a_follow_on_keeps_the_protocols_time_only_when_the_day_team_can_still_meet_by_it():
+    p = profile("walsall")
+    request = parse_request({"area": "walsall", "decided_at": "2026-11-26T09:00:00+00:00", "children": [{"ref": "a"}],
+                             "concerns": ["neglect"]}, {"walsall"})
+    rule = {"id": "wal_x", "summary": "next working day", "source": "002_cf3891b0befb602d.txt §X", "extra": "dropped"}
+    assert follow_on_deadline(request, p, at("2026-11-26T17:00"), rule) == (at("2026-11-26T17:00"),
+                                                                            {k: rule[k] for k in ("id", "summary", "source")})
+    usual, usual_rule = follow_on_deadline(request, p, at("2026-11-26T09:30"), rule)  # 30 minutes: too little
+    assert usual == at("2026-12-01T17:00") and usual_rule["id"] == "wal_default_3_working_days"
+    assert follow_on_deadline(request, p, None, rule)[0] == usual
 
 
 def test_the_fallbacks_are_the_protocols_own():

@@ -18,7 +18,7 @@ from typing import Any
 
 from .calendar import AreaCalendar
 from .plan import make_plan
-from .profile import OutOfHours, ProfessionalDiscussion, Profile
+from .profile import OutOfHours, Profile
 from .request import PlanRequest
 from .wording import uk_time
 
@@ -82,26 +82,21 @@ def routed_plan(request: PlanRequest, profile: Profile, follow_on: dict[str, Any
     return out
 
 
-@dataclass(frozen=True)
-class FollowOnDeadline:
-    deadline: datetime
-    rule: dict[str, str]  # the citation shown as the follow-on meeting's deadline rule
-
-
 def follow_on_decided_at(calendar: AreaCalendar, discussed_at: datetime) -> datetime:
     """A follow-on meeting is the daytime team's: it counts as decided when the office opens
     (at once, if the discussion itself was in office hours)."""
     return calendar.next_office_time(discussed_at)
 
 
-def follow_on_deadline(calendar: AreaCalendar, discussion: ProfessionalDiscussion, discussed_at: datetime,
-                       area_deadline: datetime, area_rule: dict[str, str]) -> FollowOnDeadline:
-    """The follow-on meeting's deadline: the protocol's own timescale for it when it gives one
-    (Walsall: the next working day, counted from the discussion), else the area's usual
-    deadline for the request as the daytime team receives it."""
-    follow_on = discussion.follow_on
-    if follow_on is not None and follow_on.timescale is not None:
-        due = calendar.deadline(follow_on.timescale, discussed_at)
-        if due is not None:
-            return FollowOnDeadline(due, follow_on.citation())
-    return FollowOnDeadline(area_deadline, area_rule)
+def follow_on_deadline(request: PlanRequest, profile: Profile, due: datetime | None,
+                       due_rule: dict[str, str]) -> tuple[datetime, dict[str, str]]:
+    """A follow-on meeting's deadline and its rule's citation: the protocol's own time for it
+    (`due`: Walsall's next working day after the discussion) when that leaves the daytime team
+    office time to meet, else the area's usual deadline for the request as the team receives it
+    (`request.decided_at`)."""
+    calendar = profile.area_calendar
+    enough = timedelta(minutes=profile.out_of_hours.min_office_minutes)
+    if due is not None and office_time_between(calendar, request.decided_at, due) >= enough:
+        return due, {k: due_rule[k] for k in ("id", "summary", "source") if k in due_rule}
+    usual = make_plan(request, profile)
+    return usual.meeting_deadline, usual.deadline_rule.citation()
