@@ -103,6 +103,14 @@ class ConversationService:
                            conversation_id=actor.conversation_id or None)
             self._known[actor.aad_object_id] = address  # only once it is stored
 
+    async def conversation_with(self, aad_object_id: str, service_url: str, tenant_id: str | None) -> str:
+        """The bot's 1:1 chat with someone: the one they have used, else a new one opened
+        proactively (by their Teams id if they have talked to the bot, else their Entra id)."""
+        user = await self._db(self.repo.get_user, aad_object_id)
+        if user and user.conversation_id:
+            return user.conversation_id
+        return await self.messenger.open_conversation(service_url, tenant_id, user.teams_user_id if user else aad_object_id)
+
     # --- entry points -----------------------------------------------------------------------
     async def welcome(self, actor: Actor) -> Reply:
         await self._remember(actor)

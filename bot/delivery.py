@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from . import cards
 from .adapters.connector import DeliveryError
 from .adapters.db.repository import InvitationRecord, VersionConflict
 from .conversation import ConversationService
-from .leases import keep_leases
+from .leases import keep_leases, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,8 @@ class DeliveryWorker:
         try:
             if not inv.contact_aad_id or not service_url:
                 raise DeliveryError("not_found", None, "no Teams identity is known for this contact")
-            conversation_id = inv.conversation_id or await self._conversation_for(inv, service_url)
+            conversation_id = inv.conversation_id or await service.conversation_with(
+                inv.contact_aad_id, service_url, inv.tenant_id)
             card = cards.invitation_card(await service.invitation_view(meeting, inv))
             activity_id = await service.messenger.send_card(service_url, conversation_id, card, inv.tenant_id)
         except Exception as e:  # an unexpected fault counts as a failed attempt, never a lost invitation
@@ -105,7 +105,7 @@ class DeliveryWorker:
                 log.exception("delivering invitation %s failed unexpectedly", inv.id)
                 e = DeliveryError("server", None, "the bot hit an internal error sending it (see the bot's log)")
             permanent = e.permanent or inv.attempts >= self.max_attempts
-            retry_at = None if permanent else service.clock() + timedelta(seconds=min(300, 5 * 2 ** min(inv.attempts, 6)))
+            retry_at = None if permanent else service.clock() + retry_delay(inv.attempts)
             await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, e.kind, str(e), permanent, retry_at=retry_at)
             if permanent:  # mark_failed has logged it
                 await service.tell_chair(
@@ -114,13 +114,6 @@ class DeliveryWorker:
                     f"Reach them another way: email {inv.contact_email or 'not known'}, phone {inv.contact_phone or 'not known'}.")
             return
         await asyncio.to_thread(repo.mark_delivered, inv.id, self.owner, conversation_id, activity_id or None)
-
-    async def _conversation_for(self, inv: InvitationRecord, service_url: str) -> str:
-        user = await asyncio.to_thread(self.service.repo.get_user, inv.contact_aad_id)
-        if user and user.conversation_id:
-            return user.conversation_id
-        user_id = user.teams_user_id if user else inv.contact_aad_id
-        return await self.service.messenger.open_conversation(service_url, inv.tenant_id, user_id)
 
     async def _settle(self, meeting_id: str) -> None:
         repo = self.service.repo

@@ -9,6 +9,12 @@ from datetime import datetime, timedelta
 log = logging.getLogger(__name__)
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long a failed send waits before it is tried again: 5 s doubling per attempt, at
+    most 5 minutes."""
+    return timedelta(seconds=min(300, 5 * 2 ** min(attempts, 6)))
+
+
 async def keep_leases(in_flight: set[str], extend: Callable[[list[str], datetime], object],
                       clock: Callable[[], datetime], lease_seconds: float) -> None:
     """Renew the leases of the rows still in `in_flight` every third of a lease, until the

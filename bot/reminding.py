@@ -26,7 +26,7 @@ from .adapters.connector import DeliveryError
 from .adapters.db.repository import ReminderRecord
 from .conversation import ConversationService
 from .core.reminders import recipients_of
-from .leases import keep_leases
+from .leases import keep_leases, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class ReminderWorker:
             if permanent:
                 await self._finish(r, "failed", str(e) if isinstance(e, DeliveryError) else "internal error")
             else:
-                retry_at = now + timedelta(seconds=min(300, 5 * 2 ** min(r.attempts, 6)))
+                retry_at = now + retry_delay(r.attempts)
                 await asyncio.to_thread(repo.finish_reminder, r.id, self.owner, "pending",
                                         error=str(e)[:500], retry_at=retry_at)
             return
@@ -140,19 +140,15 @@ class ReminderWorker:
         """A chair the bot has not talked to yet (the daytime chair of a follow-on meeting):
         open their 1:1 chat, as for an invitee, and remember it. None: the reminder is settled."""
         repo = self.service.repo
-        user = await asyncio.to_thread(repo.get_user, meeting.chair_aad_id)
         try:
-            if user and user.conversation_id:
-                conversation_id = user.conversation_id
-            else:
-                conversation_id = await self.service.messenger.open_conversation(
-                    meeting.chair_service_url, meeting.chair_tenant_id, user.teams_user_id if user else meeting.chair_aad_id)
+            conversation_id = await self.service.conversation_with(
+                meeting.chair_aad_id, meeting.chair_service_url, meeting.chair_tenant_id)
         except DeliveryError as e:
             if e.permanent or r.attempts >= self.max_attempts:
                 await self._finish(r, "failed", f"could not reach the chair in Teams: {e}")
             else:
                 await asyncio.to_thread(repo.finish_reminder, r.id, self.owner, "pending", error=str(e)[:500],
-                                        retry_at=self.service.clock() + timedelta(seconds=min(300, 5 * 2 ** min(r.attempts, 6))))
+                                        retry_at=self.service.clock() + retry_delay(r.attempts))
             return None
         return await asyncio.to_thread(repo.update_meeting_fields, meeting.id, chair_conversation_id=conversation_id)
 
