@@ -755,6 +755,14 @@ class StatusView:
     filled_by: Mapping[str, Sequence[str]] = field(default_factory=dict)  # quorum role -> roles that fill it
     meeting_at: datetime | str | None = None
     fallback: Any = None  # the protocol's out-of-hours fallback ({summary, source}) when it is on offer
+    state: str = "sent"                  # the meeting's lifecycle state (bot.core.meeting)
+    state_note: str = ""                 # "Cancelled on Tue 1 Dec at 10:58 by Sam Chairperson."
+    deadline: datetime | None = None
+    now: datetime | None = None          # to say whether the deadline has passed
+    join_url: str | None = None
+    next_follow_up: tuple[str, datetime] | None = None  # (what, when due)
+    can: frozenset[str] = frozenset({"set_time", "cancel", "record_outcome"})  # commands the state allows
+    chair_user_id: str | None = None     # the chair's Teams id: Teams refreshes the card for them
 
     @staticmethod
     def filled_by_of(profile: Any) -> dict[str, tuple[str, ...]]:
@@ -842,21 +850,81 @@ def chair_status_card(view: StatusView) -> dict:
     ]
     filled = sum(s.state == "accepted" for s in slots)
     quorate = filled == len(slots)  # is_quorate(view), without working the slots out twice
+    live = view.state in ("sending", "sent")
+    header, header_style = ("Quorate", "good") if quorate else ("Not yet quorate", "attention")
+    if not live:
+        header, header_style = STATE_HEADERS.get(view.state, (view.state, "default"))
     data = {
         "meeting_id": view.meeting_id,
         "case_ref": view.case_ref,
         "area_name": view.area_name,
         "meeting": uk_time(view.meeting_at, missing="Time to be confirmed"),
-        "header": "Quorate" if quorate else "Not yet quorate",
-        "header_style": "good" if quorate else "attention",
+        "deadline": deadline_text(view.deadline, view.now),
+        "deadline_passed": bool(view.deadline and view.now and view.now > view.deadline and live and not view.meeting_at),
+        "join_url": view.join_url or "",
+        "next_follow_up": (f"{view.next_follow_up[0]}: due {uk_time(view.next_follow_up[1])}"
+                           if view.next_follow_up else ""),
+        "state_note": view.state_note,
+        "header": header,
+        "header_style": header_style,
         "count": f"{filled} of {len(slots)} quorum roles filled",
+        "can_set_time": "set_time" in view.can,
+        "can_cancel": "cancel" in view.can,
+        "can_record_outcome": "record_outcome" in view.can,
+        "can_close": "close" in view.can,
+        "refresh_users": [view.chair_user_id] if view.chair_user_id else [],
         "quorum": rows,
         "escalation": escalation,
         "others": others,
         "failures": failures,
         "fallback": _cited(view.fallback) if view.fallback is not None and not quorate else None,
     }
-    return render("chair_status", data)
+    card = render("chair_status", data)
+    if not data["refresh_users"]:
+        card.pop("refresh", None)  # Universal Actions refresh needs whom to refresh for
+    return card
+
+
+STATE_HEADERS = {  # a meeting no longer gathering answers: what the card says at the top
+    "draft": ("Not sent yet", "default"),
+    "held": ("Held", "good"),
+    "not_held": ("Not held: set a new time", "warning"),
+    "closed": ("Closed", "default"),
+    "cancelled": ("Cancelled", "attention"),
+    "withdrawn": ("Withdrawn", "default"),
+}
+
+
+def deadline_text(deadline: datetime | None, now: datetime | None) -> str:
+    """"Meet by Mon 30 Nov 23:59", or, once it has passed, by how long."""
+    if deadline is None:
+        return "As soon as practicable (no fixed deadline)"
+    if now is None or now <= deadline:
+        return f"Meet by {uk_time(deadline)}"
+    late = now - deadline
+    hours = int(late.total_seconds() // 3600)
+    ago = f"{hours // 24} day(s) {hours % 24} hour(s)" if hours >= 24 else (
+        f"{hours} hour(s) {int(late.total_seconds() // 60) % 60} minute(s)" if hours else
+        f"{int(late.total_seconds() // 60)} minute(s)")
+    return f"Passed {ago} ago ({uk_time(deadline)})"
+
+
+def time_card(meeting_id: str, case_ref: str, meeting_at: datetime | None, join_url: str | None,
+              deadline: datetime | None) -> dict:
+    """The chair's form for the meeting's time and Teams link (verb time_submit: meeting_date,
+    meeting_time, join_url). Sent as its own message, so nothing overwrites it while typed in."""
+    day, clock = _local_parts(meeting_at)
+    return _tidy_inputs(render("time", {
+        "meeting_id": meeting_id, "case_ref": case_ref, "meeting_date": day, "meeting_time": clock,
+        "join_url": join_url or "", "deadline": deadline_text(deadline, None),
+        "meeting": uk_time(meeting_at, missing="not set yet"),
+    }))
+
+
+def cancel_card(meeting_id: str, case_ref: str, meeting_at: datetime | None) -> dict:
+    """The chair's form to cancel (verb meeting_cancel: cancel_reason), as its own message."""
+    return render("cancel", {"meeting_id": meeting_id, "case_ref": case_ref,
+                             "meeting": uk_time(meeting_at, missing="time not set")})
 
 
 # --- reminders and the outcome ------------------------------------------------------------------

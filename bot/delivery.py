@@ -7,19 +7,29 @@ heartbeat), so a slow send is never taken over by a live replica; a worker that 
 mid-batch stops renewing, its leases expire, and another worker (or the same one after
 restart) takes the rows over; delivered rows are never claimed again. After `max_attempts`
 failed attempts an invitation is failed for good and the chair told how else to reach
-them. The remaining duplicate window is the instant between Teams accepting a message and
-the row being marked, since the connector has no idempotency key.
+them.
+
+What Teams accepted is never sent again by a live process: once Teams answers with an
+activity id, the worker keeps it and retries recording it (backing off) until the database
+answers — an outage of seconds or minutes costs a late record, never a second card. Only a
+process killed between Teams accepting a card and the record being written can cause a
+repeat: at most the invitations in flight at that instant (one batch, `batch` = 20, and in
+practice far fewer, since the rate limiter lets 7 a second into one chat and 50 a second
+overall). A repeated card is the same invitation (same id): answering either counts once.
+A meeting left "sending" by a process that died is settled by whichever worker looks next.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass
 
 from . import cards
 from .adapters.connector import DeliveryError
-from .adapters.db.repository import InvitationRecord, VersionConflict
-from .conversation import ConversationService
+from .adapters.db.repository import InvitationRecord
+from .service import ConversationService
+from .service.core import Change
 from .leases import keep_leases, retry_delay
 
 log = logging.getLogger(__name__)
@@ -55,6 +65,9 @@ class DeliveryWorker:
         claimed: list[InvitationRecord] = await asyncio.to_thread(
             repo.claim_invitations, self.owner, now, self.lease_seconds, self.batch)
         if not claimed:
+            # A process that died after its last send left its meeting "sending": finish it.
+            for meeting_id in await asyncio.to_thread(repo.meetings_sending_with_nothing_pending):
+                await self._settle(meeting_id)
             return 0
         in_flight = {inv.id for inv in claimed}
         heartbeat = asyncio.create_task(keep_leases(
@@ -92,6 +105,11 @@ class DeliveryWorker:
     async def _deliver_one(self, inv: InvitationRecord) -> None:
         service, repo = self.service, self.service.repo
         meeting = await asyncio.to_thread(repo.get_meeting, inv.meeting_id)
+        if meeting.state not in ("sending", "sent", "not_held"):
+            # Cancelled between the claim and now: send nothing, let the lease go.
+            await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, "meeting_closed",
+                                    f"the meeting is {meeting.state}", False)
+            return
         service_url = inv.service_url or meeting.chair_service_url
         try:
             if not inv.contact_aad_id or not service_url:
@@ -113,15 +131,34 @@ class DeliveryWorker:
                     f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(e.kind, e.kind)}. "
                     f"Reach them another way: email {inv.contact_email or 'not known'}, phone {inv.contact_phone or 'not known'}.")
             return
-        await asyncio.to_thread(repo.mark_delivered, inv.id, self.owner, conversation_id, activity_id or None)
+        await self._record_delivered(inv, conversation_id, activity_id or None)
+
+    async def _record_delivered(self, inv: InvitationRecord, conversation_id: str, activity_id: str | None) -> None:
+        """Teams has the card: record it, however long the database takes to come back. Never
+        give up and never send again, since a second card is what this prevents."""
+        delay = 0.2
+        while True:
+            try:
+                if not await asyncio.to_thread(self.service.repo.mark_delivered, inv.id, self.owner,
+                                               conversation_id, activity_id):
+                    log.warning("invitation %s was delivered but its lease had been taken over", inv.id)
+                return
+            except Exception as e:
+                log.warning("invitation %s was delivered; recording it failed (%s), retrying in %.1f s",
+                            inv.id, type(e).__name__, delay)
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, 10.0)
 
     async def _settle(self, meeting_id: str) -> None:
+        """Every invitation delivered or given up: the meeting is "sent" (a meeting cancelled
+        meanwhile stays cancelled: the aggregate decides), its reminders re-planned and the
+        chair's card brought up to date."""
         repo = self.service.repo
-        invitations = await asyncio.to_thread(repo.list_invitations, meeting_id)
-        meeting = await asyncio.to_thread(repo.get_meeting, meeting_id)
-        if meeting.state == "sending" and all(i.delivery_state != "pending" for i in invitations):
-            try:  # only over the state just read: a concurrent cancel must not become "sent"
-                await asyncio.to_thread(repo.update_meeting_fields, meeting_id, meeting.version, state="sent")
-            except VersionConflict:
-                log.info("meeting %s changed while settling; the next pass re-checks it", meeting_id)
-        await self.service.after_answer(meeting_id)
+
+        def decide(rec, m):
+            if any(i.delivery_state == "pending" for i in repo.list_invitations(meeting_id)):
+                return Change(m)
+            return Change(*m.delivered(self.service.clock()))
+
+        await self.service.change(meeting_id, None, decide)
+        self.service.refresh_soon(meeting_id)

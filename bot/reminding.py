@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from . import cards
 from .adapters.connector import DeliveryError
 from .adapters.db.repository import ReminderRecord
-from .conversation import ConversationService
+from .service import ConversationService
 from .core.reminders import recipients_of
 from .leases import keep_leases, retry_delay
 

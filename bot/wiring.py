@@ -25,7 +25,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     from .adapters.db.repository import Repository
     from .adapters.teams.handler import StrategyMeetingBot
     from .adapters.teams.messenger import ConnectorMessenger
-    from .conversation import ConversationService
+    from .service import ConversationService
     from .delivery import DeliveryWorker
     from .reminding import ReminderScheduler, ReminderWorker
 

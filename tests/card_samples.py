@@ -260,6 +260,30 @@ def _chair_status(c: _Collector) -> None:
     view = StatusView("meeting-many", CASE_REF, profile.name, plan.quorum, many, profile.escalation,
                       StatusView.filled_by_of(profile), plan.meeting_at)
     c.add("chair_status.bristol.every_role_declined_and_unreachable", chair_status_card, view)
+    # The live card through the lifecycle: the deadline passed, the link, the next follow-up,
+    # refreshed for the chair; and a meeting no longer gathering answers.
+    from dataclasses import replace as _replace
+    from datetime import timedelta
+    deadline = datetime(2026, 11, 25, 17, 0, tzinfo=cards.UK)
+    live = StatusView("meeting-live", CASE_REF, profile.name, plan.quorum,
+                      [Answer("social_care", "quorum", "accepted", "Alex Fictional"), Answer("police", "quorum"),
+                       Answer("health", "quorum")], profile.escalation, StatusView.filled_by_of(profile), None,
+                      state="sent", deadline=deadline, now=deadline + timedelta(hours=27, minutes=5),
+                      join_url="https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0",
+                      next_follow_up=("Minutes due", deadline + timedelta(days=5)),
+                      can=frozenset({"set_time", "cancel", "record_outcome"}), chair_user_id="29:chair")
+    c.add("chair_status.bristol.deadline_passed", chair_status_card, live)
+    for state, note, can in (("cancelled", "Cancelled on Tue 1 Dec at 10:58 by Sam Chairperson.", frozenset()),
+                             ("held", "Held on Wed 25 Nov at 16:00 by Sam Chairperson.",
+                              frozenset({"record_outcome", "close"})),
+                             ("not_held", "Recorded as not held on Wed 25 Nov at 16:00 by Sam Chairperson.",
+                              frozenset({"set_time", "cancel", "close"}))):
+        c.add(f"chair_status.bristol.{state}", chair_status_card,
+              _replace(live, state=state, state_note=note, can=can, meeting_at=deadline))
+    c.add("time.bristol", cards.time_card, "meeting-live", CASE_REF, deadline - timedelta(hours=2),
+          "https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0", deadline)
+    c.add("time.unset", cards.time_card, "meeting-live", CASE_REF, None, None, None)
+    c.add("cancel.bristol", cards.cancel_card, "meeting-live", CASE_REF, deadline - timedelta(hours=2))
 
 
 # --- reminders: every kind bot.core.reminders plans, from real meetings ------------------------

@@ -230,7 +230,7 @@ def test_templates_are_cached_and_never_mutated():
 def test_every_template_file_is_an_adaptive_card_1_5():
     files = sorted(p.stem for p in cards.TEMPLATE_DIR.glob("*.json"))
     assert files == sorted(["welcome", "request_form", "plan", "invitation", "invitation_answered", "chair_status",
-                            "message", "reminder", "outcome", "discussion"])
+                            "message", "reminder", "outcome", "discussion", "time", "cancel"])
     for name in files:
         t = cards.load_template(name)
         assert t["version"] == "1.5" and t["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -412,7 +412,7 @@ def test_plan_card(area, scenario):
     if "follow_ups" not in p:
         assert "After the meeting" not in text
     # actions
-    assert verbs(card) == {"plan_confirm_time", "plan_send"}
+    assert verbs(card) == {"plan_confirm_time", "plan_send", "request_withdraw"}
     for a in submitting(card):
         assert a["data"]["meeting_id"] == "meeting-42"
     show = next(a for a in actions(card) if a["type"] == "Action.ShowCard")
@@ -578,7 +578,7 @@ def test_chair_status_changes_as_roles_answer(area):
     assert "Quorate" in text and "Not yet quorate" not in text and "3 of 3" in text
     assert "Declined: Clinic" in text
     assert esc.summary not in text
-    assert verbs(card) == {"status_refresh", "outcome_open", "meeting_cancel"}
+    assert verbs(card) == {"status_refresh", "time_open", "outcome_open", "cancel_open"}  # the forms open as messages of their own
     assert all(a["data"]["meeting_id"] == "meeting-42" for a in submitting(card))
 
 

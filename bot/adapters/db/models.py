@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-MEETING_STATES = ("draft", "sending", "sent", "cancelled", "held")
+MEETING_STATES = ("draft", "sending", "sent", "held", "not_held", "closed", "cancelled", "withdrawn")
 DELIVERY_STATES = ("pending", "delivered", "failed")
 RESPONSES = ("none", "accepted", "declined", "nominated", "written")
 INVITATION_LEVELS = ("quorum", "must", "should")
@@ -130,6 +130,11 @@ class Meeting(Base):
     status_activity_id: Mapped[str | None] = mapped_column(String)
     # What the chair recorded after the meeting (bot.core.outcome.Outcome as JSON).
     outcome: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The lifecycle (bot.core.meeting): when and by whom the state last changed, and why a
+    # meeting was cancelled, so a refused command can say so.
+    state_changed_at: Mapped[datetime | None]
+    state_changed_by: Mapped[str | None] = mapped_column(String)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     # Optimistic concurrency: every update bumps it; a writer that read an older version

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
@@ -57,10 +59,11 @@ MEETING_UPDATABLE = frozenset({
     "area", "case_ref", "chair_aad_id", "chair_name", "request", "plan", "state", "meeting_at",
     "deadline", "join_url", "chair_conversation_id", "chair_service_url", "chair_tenant_id",
     "plan_activity_id", "status_activity_id", "outcome", "event_id", "event_organiser",
+    "state_changed_at", "state_changed_by", "cancel_reason",
 })
 # Card/conversation plumbing: updated often, of no interest to the audit record.
 _UNAUDITED = frozenset({"plan_activity_id", "status_activity_id", "chair_conversation_id", "chair_service_url", "chair_tenant_id"})
-_DEFAULT_CLAIM_STATES = ("sending", "sent")
+_DEFAULT_CLAIM_STATES = ("sending", "sent", "not_held")
 
 
 # --- errors -------------------------------------------------------------------------
@@ -124,6 +127,9 @@ class MeetingRecord:
     version: int
     event_id: str | None = None          # the Graph calendar event behind the Teams meeting
     event_organiser: str | None = None   # whose calendar holds it
+    state_changed_at: datetime | None = None
+    state_changed_by: str | None = None
+    cancel_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -333,7 +339,7 @@ def _check_meeting_field(name: str, value: object) -> object:
         return _choice("state", value, MEETING_STATES)
     if name == "deadline":
         return _instant(name, value)
-    if name == "meeting_at":
+    if name in ("meeting_at", "state_changed_at"):
         return _instant(name, value, optional=True)
     required = name in ("area", "chair_aad_id", "chair_name")
     return _text(name, value, optional=not required)
@@ -353,6 +359,7 @@ class Repository:
         self._sessions = sessions
         self._clock = clock
         self._engine = None
+        self._local = threading.local()  # the unit of work open in this thread, if any
 
     @classmethod
     def from_url(cls, url: str | URL | None = None, clock: Callable[[], datetime] = _utcnow, **engine_kwargs) -> "Repository":
@@ -369,6 +376,43 @@ class Repository:
     def _now(self) -> datetime:
         return _instant("clock()", self._clock())  # type: ignore[return-value]
 
+    # -- units of work --
+
+    @contextmanager
+    def transaction(self) -> Iterator["Repository"]:
+        """One unit of work: every repository call made in this thread inside the block
+        joins one transaction, committed at the end or rolled back whole on an exception.
+        So a user's action (the change, its audit events, the re-planned reminders) is
+        stored together or not at all. Nested blocks join the outer one."""
+        if getattr(self._local, "session", None) is not None:
+            yield self
+            return
+        with self._sessions.begin() as s:
+            self._local.session = s
+            try:
+                yield self
+            finally:
+                self._local.session = None
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """The open unit of work's session, or a transaction of this call's own."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self._sessions.begin() as s:
+            yield s
+
+    def lock_meeting(self, meeting_id: str) -> MeetingRecord | None:
+        """Read a meeting for changing it: on PostgreSQL the row stays locked until the unit of
+        work ends, so two actions on one meeting (two answers, an answer and the outcome) take
+        turns and each re-plans the reminders from the other's result; on SQLite the IMMEDIATE
+        transaction already excludes other writers."""
+        with self._session() as s:
+            row = s.get(Meeting, meeting_id, with_for_update=True, populate_existing=True)
+            return None if row is None else _record(MeetingRecord, row)
+
     # -- users --
 
     def upsert_user(
@@ -383,7 +427,7 @@ class Repository:
             service_url=_text("service_url", service_url),
             conversation_id=_text("conversation_id", conversation_id, optional=True), updated_at=self._now(),
         )
-        with self._sessions.begin() as s:
+        with self._session() as s:
             # A native upsert: two replicas meeting the same new user at once must not
             # collide on the primary key.
             dialect = s.get_bind().dialect.name
@@ -400,7 +444,7 @@ class Repository:
             return _record(UserRecord, s.scalars(stmt, execution_options={"populate_existing": True}).one())
 
     def get_user(self, aad_object_id: str) -> UserRecord | None:
-        with self._sessions.begin() as s:
+        with self._session() as s:
             row = s.get(User, aad_object_id)
             return None if row is None else _record(UserRecord, row)
 
@@ -427,7 +471,7 @@ class Repository:
             requester_aad_id=_text("requester_aad_id", requester_aad_id),
             created_at=now, updated_at=now, version=1, **fields,
         )
-        with self._sessions.begin() as s:
+        with self._session() as s:
             s.add(row)
             s.flush()
             s.add(Event(meeting_id=row.id, at=now, actor_aad_id=row.requester_aad_id, kind="meeting.created",
@@ -435,8 +479,8 @@ class Repository:
             return _record(MeetingRecord, row)
 
     def get_meeting(self, meeting_id: str) -> MeetingRecord | None:
-        with self._sessions.begin() as s:
-            row = s.get(Meeting, meeting_id)
+        with self._session() as s:
+            row = s.get(Meeting, meeting_id, populate_existing=True)
             return None if row is None else _record(MeetingRecord, row)
 
     def update_meeting_fields(
@@ -460,7 +504,7 @@ class Repository:
         values = {name: _check_meeting_field(name, value) for name, value in fields.items()}
         actor = _text("actor_aad_id", actor_aad_id, optional=True)
         now = self._now()
-        with self._sessions.begin() as s:
+        with self._session() as s:
             # Row lock on PostgreSQL so the version check and the write are one step;
             # on SQLite the IMMEDIATE transaction already excludes other writers.
             row = s.get(Meeting, meeting_id, with_for_update=True)
@@ -495,7 +539,7 @@ class Repository:
         new = [_new_invitation(r) for r in rows]
         actor = _text("actor_aad_id", actor_aad_id, optional=True)
         now = self._now()
-        with self._sessions.begin() as s:
+        with self._session() as s:
             if s.get(Meeting, meeting_id) is None:
                 raise NotFound(f"no meeting {meeting_id}")
             insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -514,12 +558,12 @@ class Repository:
             return self._invitations(s, meeting_id)
 
     def list_invitations(self, meeting_id: str) -> list[InvitationRecord]:
-        with self._sessions.begin() as s:
+        with self._session() as s:
             return self._invitations(s, meeting_id)
 
     def get_invitation(self, invitation_id: str) -> InvitationRecord | None:
-        with self._sessions.begin() as s:
-            row = s.get(Invitation, invitation_id)
+        with self._session() as s:
+            row = s.get(Invitation, invitation_id, populate_existing=True)
             return None if row is None else _record(InvitationRecord, row)
 
     @staticmethod
@@ -529,6 +573,7 @@ class Repository:
         rows = s.scalars(
             select(Invitation).where(Invitation.meeting_id == meeting_id)
             .order_by(Invitation.created_at, rank, Invitation.role, Invitation.contact_id)
+            .execution_options(populate_existing=True)
         ).all()
         return [_record(InvitationRecord, r) for r in rows]
 
@@ -552,7 +597,7 @@ class Repository:
         states = [_choice("meeting state", st, MEETING_STATES) for st in meeting_states]
         expires = now + timedelta(seconds=lease_seconds)
         free = or_(Invitation.lease_expires_at.is_(None), Invitation.lease_expires_at <= now)
-        with self._sessions.begin() as s:
+        with self._session() as s:
             pick = (
                 select(Invitation.id).join(Meeting, Meeting.id == Invitation.meeting_id)
                 .where(Invitation.delivery_state == "pending", free, Meeting.state.in_(states))
@@ -588,7 +633,7 @@ class Repository:
         ids = list(invitation_ids)
         if not ids:
             return 0
-        with self._sessions.begin() as s:
+        with self._session() as s:
             result = s.execute(
                 update(Invitation)
                 .where(Invitation.id.in_(ids), Invitation.lease_owner == owner, Invitation.delivery_state == "pending")
@@ -634,7 +679,7 @@ class Repository:
 
     def _finish_lease(self, invitation_id: str, owner: str, values: dict[str, Any], kind: str, detail: dict[str, Any]) -> bool:
         now = self._now()
-        with self._sessions.begin() as s:
+        with self._session() as s:
             row = s.execute(
                 update(Invitation)
                 .where(Invitation.id == invitation_id, Invitation.lease_owner == owner,
@@ -661,7 +706,7 @@ class Repository:
         response = _choice("response", response, ANSWERS)
         detail = _text("detail", detail, optional=True)
         now = _instant("now", now)  # type: ignore[assignment]
-        with self._sessions.begin() as s:
+        with self._session() as s:
             # Row lock (PostgreSQL) so two clicks of the same button are serialised and
             # the second sees the first's answer.
             row = s.get(Invitation, invitation_id, with_for_update=True)
@@ -695,7 +740,7 @@ class Repository:
             _instant("due_at", w.due_at), _json("detail", w.detail)
         by_key = {w.key: w for w in wanted}
         now = self._now()
-        with self._sessions.begin() as s:
+        with self._session() as s:
             dialect = s.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             existing = {r.key: r for r in s.scalars(
@@ -723,23 +768,31 @@ class Repository:
             rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
             return [_record(ReminderRecord, r) for r in rows]
 
+    def meetings_sending_with_nothing_pending(self) -> list[str]:
+        """Meetings still "sending" whose invitations are all delivered or given up: a worker
+        died before it settled them."""
+        with self._session() as s:
+            pending = select(Invitation.id).where(Invitation.meeting_id == Meeting.id,
+                                                   Invitation.delivery_state == "pending").exists()
+            return list(s.scalars(select(Meeting.id).where(Meeting.state == "sending", ~pending)))
+
     def meetings_with_events(self, starting_after: datetime) -> list[MeetingRecord]:
         """Meetings with a calendar event still worth reading answers from: sent (or being
         sent) and starting after the given instant."""
-        with self._sessions.begin() as s:
+        with self._session() as s:
             rows = s.scalars(select(Meeting).where(
-                Meeting.event_id.is_not(None), Meeting.state.in_(("sending", "sent")),
+                Meeting.event_id.is_not(None), Meeting.state.in_(("sending", "sent", "not_held")),
                 Meeting.meeting_at > starting_after).order_by(Meeting.meeting_at))
             return [_record(MeetingRecord, r) for r in rows]
 
     def list_reminders(self, meeting_id: str) -> list[ReminderRecord]:
-        with self._sessions.begin() as s:
+        with self._session() as s:
             rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
             return [_record(ReminderRecord, r) for r in rows]
 
     def next_reminder_due(self) -> datetime | None:
         """When the earliest pending reminder falls due (for the scheduler)."""
-        with self._sessions.begin() as s:
+        with self._session() as s:
             # A row held by a lease (in flight, or backing off) is not due before the lease ends.
             ready = case((Reminder.lease_expires_at > Reminder.due_at, Reminder.lease_expires_at), else_=Reminder.due_at)
             # Typed as the column, so the UTC instant type reads the result (SQLite returns text).
@@ -754,7 +807,7 @@ class Repository:
         if not lease_seconds > 0 or not (isinstance(limit, int) and limit > 0):
             raise ValueError("lease_seconds and limit must be positive")
         free = or_(Reminder.lease_expires_at.is_(None), Reminder.lease_expires_at <= now)
-        with self._sessions.begin() as s:
+        with self._session() as s:
             pick = (select(Reminder.id).where(Reminder.state == "pending", Reminder.due_at <= now, free)
                     .order_by(Reminder.due_at, Reminder.id).limit(limit))
             if s.get_bind().dialect.name == "postgresql":
@@ -776,7 +829,7 @@ class Repository:
         ids = list(ids)
         if not ids:
             return 0
-        with self._sessions.begin() as s:
+        with self._session() as s:
             return s.execute(
                 update(Reminder).where(Reminder.id.in_(ids), Reminder.lease_owner == owner, Reminder.state == "pending")
                 .values(lease_expires_at=_instant("until", until)),
@@ -796,7 +849,7 @@ class Repository:
             values["sent_at"] = now
         if state == "pending":
             values["lease_expires_at"] = _instant("retry_at", retry_at, optional=True)
-        with self._sessions.begin() as s:
+        with self._session() as s:
             row = s.execute(
                 update(Reminder).where(Reminder.id == reminder_id, Reminder.lease_owner == owner,
                                        Reminder.state == "pending")
@@ -821,7 +874,7 @@ class Repository:
             actor_aad_id=_text("actor_aad_id", actor_aad_id, optional=True),
             at=self._now() if at is None else _instant("at", at),
         )
-        with self._sessions.begin() as s:
+        with self._session() as s:
             if s.get(Meeting, meeting_id) is None:
                 raise NotFound(f"no meeting {meeting_id}")
             s.add(row)
@@ -830,6 +883,6 @@ class Repository:
 
     def list_events(self, meeting_id: str) -> list[EventRecord]:
         """The meeting's audit log, oldest first."""
-        with self._sessions.begin() as s:
+        with self._session() as s:
             rows = s.scalars(select(Event).where(Event.meeting_id == meeting_id).order_by(Event.id)).all()
             return [_record(EventRecord, r) for r in rows]

@@ -13,7 +13,7 @@ from http import HTTPStatus
 from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, ChannelAccount
 
-from ...conversation import Actor, ConversationService, Reply
+from ...service import Actor, ConversationService, Reply
 
 log = logging.getLogger(__name__)
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -38,6 +38,8 @@ def actor_of(activity: Activity) -> Actor:
         tenant_id=tenant or (conversation.tenant_id if conversation else None),
         service_url=activity.service_url or "",
         conversation_id=conversation.id if conversation else "",
+        # For a card's button, the message that holds the card: the chair's status card lives there.
+        message_id=activity.reply_to_id or None,
     )
 
 

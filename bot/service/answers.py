@@ -1,0 +1,157 @@
+"""An invitee's answer: accept, decline (with a reason), nominate a colleague, or send
+information in writing. Only the invited person answers; a meeting that no longer takes
+answers (cancelled, held, closed) says so and changes nothing."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import cards
+from ..adapters.db.repository import InvitationRecord, MeetingRecord, NewInvitation
+from ..core.meeting import Chair, Command, Refused
+from .core import Actor, Change, ConversationService, Reply, aggregate
+
+RESPONSE_OF_VERB = {"invite_accept": "accepted", "invite_decline": "declined",
+                    "invite_nominate": "nominated", "invite_written": "written"}
+
+
+async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
+    invitation_id = str(data.get("invitation_id") or "")
+    invitation = await svc.db(svc.repo.get_invitation, invitation_id) if invitation_id else None
+    if invitation is None:
+        return Reply(text="I can't find that invitation; it may have been withdrawn.")
+    if invitation.contact_aad_id != actor.aad_object_id:
+        await svc.db(svc.repo.add_event, invitation.meeting_id, "answer_refused", actor_aad_id=actor.aad_object_id,
+                     detail={"invitation_id": invitation.id})
+        return Reply(text=f"This invitation was sent to {invitation.contact_name or 'someone else'}; "
+                          "only they can answer it. Nothing was changed.")
+    response = RESPONSE_OF_VERB[data["verb"]]
+    detail, problem = response_detail(response, data)
+    meeting = await svc.db(svc.repo.get_meeting, invitation.meeting_id)
+    view = await svc.invitation_view(meeting, invitation)
+    if problem:
+        return Reply(card=cards.invitation_card(view), replace=True, messages=(Reply(text=problem),))
+    handover: dict[str, Any] = {}
+
+    def decide(rec: MeetingRecord, m):
+        m.check(Command.ANSWER)
+        result = svc.repo.record_response(invitation.id, actor.aad_object_id, response, detail, svc.clock())
+        if result.refused:
+            raise Refused(result.reason or "Your answer could not be recorded. Nothing was changed.")
+        after, events = m, []
+        if result.changed and response == "accepted" and takes_the_chair(svc, rec, result.invitation, actor):
+            after, events = m.hand_over(Chair(actor.aad_object_id or "", result.invitation.contact_name or actor.name))
+            handover["from"] = rec
+        fields = ({"chair_conversation_id": actor.conversation_id, "chair_service_url": actor.service_url,
+                   "chair_tenant_id": actor.tenant_id, "status_activity_id": None, "plan_activity_id": None}
+                  if handover else {})
+        return Change(after, events, fields, then=lambda: result)
+
+    meeting, result = await svc.change(invitation.meeting_id, actor.aad_object_id, decide)
+    card = cards.invitation_answered_card(view, response, detail_for_card(response, data),
+                                          answered_at=result.invitation.responded_at)
+    notes: tuple[Reply, ...] = ()
+    if result.changed:
+        if response == "nominated":
+            notes = (Reply(text=await invite_nominee(svc, meeting, result.invitation, data)),)
+        if handover:
+            notes = (Reply(text=await announce_handover(svc, handover["from"], meeting)),)
+        svc.refresh_soon(meeting.id)
+    return Reply(card=card, replace=True, messages=notes)
+
+
+async def reopen(svc: ConversationService, actor: Actor, data: dict) -> Reply:
+    invitation = await svc.db(svc.repo.get_invitation, str(data.get("invitation_id") or ""))
+    if invitation is None or invitation.contact_aad_id != actor.aad_object_id:
+        return Reply(text="Only the invited person can change this answer. Nothing was changed.")
+    meeting = await svc.db(svc.repo.get_meeting, invitation.meeting_id)
+    aggregate(meeting).check(Command.ANSWER)
+    return Reply(card=cards.invitation_card(await svc.invitation_view(meeting, invitation)), replace=True)
+
+
+async def invite_nominee(svc: ConversationService, meeting: MeetingRecord, nominator: InvitationRecord, data: dict) -> str:
+    """Invite the colleague a contact nominated, in the same role, when the area's directory
+    knows them; otherwise ask the chair to reach them. Returns what to tell the nominator."""
+    from .status import sync_event
+
+    name, email = str(data.get("nominee_name") or "").strip(), str(data.get("nominee_email") or "").strip()
+    directory = svc.directories.get(meeting.area)
+    contact = directory.by_email(email) if directory else None
+    role = cards.role_name(nominator.role)
+    if contact is None or contact.aad_object_id == nominator.contact_aad_id:
+        await svc.tell_chair(
+            meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated a colleague",
+            f"{name} <{email}> is not in the bot's directory for {svc.profiles[meeting.area].name}, so the bot "
+            f"cannot invite them in Teams. Send them the meeting details by email and record their answer.")
+        return (f"{name} is not in the bot's directory, so I could not invite them in Teams. "
+                "The chair has been told; please forward the meeting details to them.")
+    row = NewInvitation(
+        role=nominator.role, level=nominator.level, contact_id=contact.id, contact_name=contact.name,
+        contact_aad_id=contact.aad_object_id, contact_email=contact.email, contact_phone=contact.phone,
+        tenant_id=contact.tenant_id, service_url=nominator.service_url or meeting.chair_service_url,
+        nominated_by_id=nominator.id,
+    )
+
+    def decide(rec, m):
+        m.check(Command.INVITE)
+        return Change(m, [], then=lambda: svc.repo.add_invitations(rec.id, [row], actor_aad_id=nominator.contact_aad_id))
+
+    try:
+        meeting, _ = await svc.change(meeting.id, nominator.contact_aad_id, decide)
+    except Refused as refused:
+        return f"Your colleague was not invited: {refused.reason}"
+    svc.wake_delivery()
+    if meeting.event_id:  # the colleague gets the calendar invitation too
+        await sync_event(svc, meeting.id)
+    await svc.tell_chair(
+        meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated {contact.name}",
+        f"{contact.name} ({contact.email}, {contact.phone}) has been sent the invitation in their place.")
+    return f"{contact.name} has been sent the invitation in your place."
+
+
+def takes_the_chair(svc: ConversationService, meeting: MeetingRecord, invitation: InvitationRecord, actor: Actor) -> bool:
+    """Out of hours the EDT chairs. When a request reached the out-of-hours team from someone
+    else (a day worker at 16:45), the EDT worker who accepts becomes the chair."""
+    routing = svc.routing(meeting)
+    if not routing.out_of_hours or invitation.role != routing.chair_role:
+        return False
+    return not (meeting.chair_aad_id == actor.aad_object_id
+                or svc.in_role(meeting.area, meeting.chair_aad_id, routing.chair_role))
+
+
+async def announce_handover(svc: ConversationService, previous: MeetingRecord, meeting: MeetingRecord) -> str:
+    """Tell the requester who chairs now, post the new chair's status card, and return what to
+    tell the new chair."""
+    routing = svc.routing(meeting)
+    source = (meeting.plan.get("chair") or {}).get("source", "")
+    await svc.tell_chair(previous, f"{cards.role_name(routing.chair_role)} now chairs this meeting",
+                         f"Case {meeting.case_ref or meeting.id[:8]}: {meeting.chair_name} accepted and chairs this "
+                         f"out-of-hours meeting{f' ({source})' if source else ''}. Their status card shows the quorum "
+                         "from now on.")
+    await svc.refresh_status(meeting.id, post_if_missing=True)
+    return ("You now chair this out-of-hours meeting"
+            f"{f' ({source})' if source else ''}: the status card with the quorum follows.")
+
+
+def response_detail(response: str, data: dict) -> tuple[str | None, str | None]:
+    """(what is stored, a problem to show) for one answer."""
+    if response == "declined":
+        reason = str(data.get("decline_reason") or "").strip()
+        return (reason[:1000], None) if reason else (None, "Please give a reason for declining.")
+    if response == "nominated":
+        name, email = str(data.get("nominee_name") or "").strip(), str(data.get("nominee_email") or "").strip()
+        if not name or "@" not in email:
+            return None, "Please give your colleague's name and email address."
+        return f"{name[:200]} <{email[:200]}>", None
+    if response == "written":
+        info = str(data.get("written_information") or "").strip()
+        return (info[:4000], None) if info else (None, "Please add the information you will send in writing.")
+    return None, None
+
+
+def detail_for_card(response: str, data: dict) -> Any:
+    if response == "declined":
+        return str(data.get("decline_reason") or "")
+    if response == "nominated":
+        return {"nominee_name": data.get("nominee_name"), "nominee_email": data.get("nominee_email")}
+    return None
+
