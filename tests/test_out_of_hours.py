@@ -15,6 +15,7 @@ from bot.core.request import parse_request
 from bot.core.routing import follow_on_deadline, office_time_between, route
 from bot.directory import load_directory
 from bot.keys import REMINDERS, SERVICE
+from tests.emulators.teams import open_form
 from tests.test_bot_flow import CHAIR_AAD, Person, find_data, teams, text_of, until  # noqa: F401
 
 UK = ZoneInfo("Europe/London")
@@ -161,7 +162,7 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
     police = people["police"]
     refused = await t.press(police, "discussion_open", {"meeting_id": meeting_id})
     assert "Only the chair" in text_of(refused)
-    form = (await t.press(edt, "discussion_open", {"meeting_id": meeting_id}))["value"]
+    form = await open_form(t, edt, "discussion_open", {"meeting_id": meeting_id})
     assert "discussion_submit" in text_of(form) and "Police" in text_of(form) and "2026-11-25" in text_of(form)
     now[0] = at("2026-11-25T21:45")
     bad = (await t.press(edt, "discussion_submit", {"meeting_id": meeting_id, "discussed_date": "2026-11-25",
@@ -191,7 +192,7 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
     # Asking twice raises nothing more.
     again = (await t.press(edt, "discussion_submit", {"meeting_id": meeting_id, "discussed_date": "2026-11-25",
                                                       "discussed_time": "21:30", "discussed_with": "x", "safety_plan": "y"}))
-    assert "already recorded" in text_of(again)
+    assert "recorded as held" in text_of(again) and "nothing was changed" in text_of(again)
 
     # The daytime chair gets the plan when the office opens, not at night.
     now[0] = at("2026-11-26T08:59")
@@ -223,7 +224,7 @@ async def test_bristol_separate_conversations_need_a_rationale_and_the_record_be
                                         evening_form("bristol", decided_date="2026-11-27", decided_time="19:00"))
     await t.press(edt, "plan_send", {"meeting_id": meeting_id})
     now[0] = at("2026-11-27T23:10")
-    form = (await t.press(edt, "discussion_open", {"meeting_id": meeting_id}))["value"]
+    form = await open_form(t, edt, "discussion_open", {"meeting_id": meeting_id})
     assert "rationale" in text_of(form) and "§3.1" in text_of(form) and "follow_on" in text_of(form)
     values = {"meeting_id": meeting_id, "discussed_date": "2026-11-27", "discussed_time": "23:00",
               "discussed_with": "PC Ali, on-call paediatrician Dr Cy", "safety_plan": "Mother agreed safety plan.",
@@ -289,4 +290,4 @@ async def test_a_late_afternoon_request_is_handed_to_the_edt_who_accepts_and_cha
                                                           "meeting_time": "19:00"})
     assert "Only the chair" in text_of(refused)
     ok = await t.press(edt, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25", "meeting_time": "19:00"})
-    assert "plan_send" in text_of(ok)
+    assert "The meeting is now Wednesday 25 November 2026, 19:00" in text_of(ok)

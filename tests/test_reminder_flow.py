@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.directory import load_directory, resolve
 from bot.keys import REMINDERS, SERVICE
+from tests.emulators.teams import open_form
 from tests.test_bot_flow import CHAIR_AAD, FORM, Person, find_data, teams, text_of, until  # noqa: F401
 
 UK = ZoneInfo("Europe/London")
@@ -73,7 +74,7 @@ async def test_reminders_follow_the_meeting_from_request_to_minutes(teams):
     # 16:01: the chair is asked for the outcome, and records it.
     asks = [c for c in t.cards_to(chair.conversation) if "Record the meeting's outcome" in text_of(c)]
     assert len(asks) == 1 and "outcome_open" in text_of(asks[0])
-    form = (await t.press(chair, "outcome_open", {"meeting_id": meeting_id}))["value"]
+    form = await open_form(t, chair, "outcome_open", {"meeting_id": meeting_id})
     assert "outcome_submit" in text_of(form) and "GP" in text_of(form)  # Bristol's minutes list (§5.4)
     bad = (await t.press(chair, "outcome_submit", {"meeting_id": meeting_id, "held": "yes"}))["value"]
     assert "section 47 decision" in text_of(bad)  # shown back in the card

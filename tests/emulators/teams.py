@@ -53,3 +53,14 @@ def find_data(card: Any, key: str) -> Any:
         if found is not None:
             return found
     return None
+
+
+async def open_form(t: Any, who: Person, verb: str, data: dict) -> dict:
+    """Press a button that opens a form: the form arrives as a message of its own (so no
+    update of the card pressed can overwrite it while it is filled in). Returns the form.
+    `t` is a test harness with `press` and `cards_to` (tests/test_bot_flow.Teams)."""
+    before = len(t.cards_to(who.conversation))
+    answer = await t.press(who, verb, data)
+    cards = t.cards_to(who.conversation)
+    assert len(cards) == before + 1, f"{verb} opened no form: {answer}"
+    return cards[-1]
