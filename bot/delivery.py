@@ -55,6 +55,7 @@ class DeliveryWorker:
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
+        self._recording: set[str] = set()  # delivered, the record not yet written: never send again
 
     def wake(self) -> None:
         self._wake.set()
@@ -104,6 +105,8 @@ class DeliveryWorker:
 
     async def _deliver_one(self, inv: InvitationRecord) -> None:
         service, repo = self.service, self.service.repo
+        if inv.id in self._recording:
+            return  # Teams has it; its record is being written (the lease ran out meanwhile)
         meeting = await asyncio.to_thread(repo.get_meeting, inv.meeting_id)
         if meeting.state not in ("sending", "sent", "not_held"):
             # Cancelled between the claim and now: send nothing, let the lease go.
@@ -137,17 +140,22 @@ class DeliveryWorker:
         """Teams has the card: record it, however long the database takes to come back. Never
         give up and never send again, since a second card is what this prevents."""
         delay = 0.2
-        while True:
-            try:
-                if not await asyncio.to_thread(self.service.repo.mark_delivered, inv.id, self.owner,
-                                               conversation_id, activity_id):
-                    log.warning("invitation %s was delivered but its lease had been taken over", inv.id)
-                return
-            except Exception as e:
-                log.warning("invitation %s was delivered; recording it failed (%s), retrying in %.1f s",
-                            inv.id, type(e).__name__, delay)
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
-                delay = min(delay * 2, 10.0)
+        self._recording.add(inv.id)
+        try:
+            while True:
+                try:
+                    if not await asyncio.to_thread(self.service.repo.record_delivery, inv.id, self.owner,
+                                                   conversation_id, activity_id):
+                        log.warning("invitation %s was delivered, but another worker had recorded it", inv.id)
+                    return
+                except Exception as e:
+                    if delay == 0.2:
+                        log.warning("invitation %s was delivered; recording it failed (%s): retrying until the "
+                                    "database answers", inv.id, type(e).__name__)
+                    await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                    delay = min(delay * 2, 2.0)  # short: the sooner it is recorded, the smaller the window
+        finally:
+            self._recording.discard(inv.id)
 
     async def _settle(self, meeting_id: str) -> None:
         """Every invitation delivered or given up: the meeting is "sent" (a meeting cancelled

@@ -653,6 +653,24 @@ class Repository:
         )
         return self._finish_lease(invitation_id, owner, values, "invitation.delivered", {})
 
+    def record_delivery(self, invitation_id: str, owner: str, conversation_id: str, activity_id: str | None) -> bool:
+        """Record a delivery Teams has accepted, even if the lease lapsed meanwhile (the
+        database was away longer than the lease): the card is in the chat, so the row must
+        say so, or it would be sent again. False if it was already recorded as delivered."""
+        if self.mark_delivered(invitation_id, owner, conversation_id, activity_id):
+            return True
+        with self._session() as s:
+            row = s.get(Invitation, invitation_id, with_for_update=True, populate_existing=True)
+            if row is None or row.delivery_state == "delivered":
+                return False
+            taken_by = row.lease_owner
+            row.lease_owner = owner
+        return self._finish_lease(invitation_id, owner, dict(
+            delivery_state="delivered", conversation_id=_text("conversation_id", conversation_id),
+            activity_id=_text("activity_id", activity_id, optional=True), lease_expires_at=None, delivery_error=None,
+            delivery_error_kind=None, delivered_at=self._now()), "invitation.delivered", {"late_record": True,
+                                                                                         "lease_was": taken_by})
+
     def mark_failed(
         self, invitation_id: str, owner: str, kind: str, error: str, permanent: bool, *,
         retry_at: datetime | None = None,

@@ -1,0 +1,113 @@
+"""The database stops answering for a few seconds in the middle of a fan-out of 40
+invitations: nothing Teams accepted is sent again, nothing is lost, and the meeting does not
+stay "sending". On SQLite and PostgreSQL.
+
+The outage is injected where the bot meets the database (every statement fails with the
+driver's OperationalError, as when the server is down or the file locked), from the moment
+Teams has accepted the fifth card until three seconds later."""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from bot.adapters.db.repository import NewInvitation
+from bot.keys import SERVICE
+from dataclasses import replace
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.settings import Settings
+from tests.emulators.connector import running_emulator
+from tests.emulators.teams import Person, find_data
+from tests.test_bot_flow import CHAIR_AAD, FORM, Teams, until
+
+
+@pytest.fixture
+async def teams(db_url):
+    """The bot with a 2-second delivery lease, shorter than the outage: a worker that let a
+    lease lapse while the database was away must still not send again."""
+    async with running_emulator() as emulator:
+        settings = replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2, delivery_lease_seconds=2)
+        async with TestClient(TestServer(create_app(settings))) as client:
+            yield Teams(client, emulator), client.app
+
+
+class Outage:
+    """While on, every statement on every engine of this process fails as a dead server would."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.refused = 0
+
+    def __enter__(self) -> "Outage":
+        event.listen(Engine, "before_cursor_execute", self._check)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(Engine, "before_cursor_execute", self._check)
+
+    def _check(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        if self.on:
+            self.refused += 1
+            raise OperationalError(statement, parameters, Exception("server closed the connection unexpectedly"))
+
+
+async def test_a_database_outage_mid_fan_out_sends_no_card_twice(teams):
+    t, app = teams
+    service = app[SERVICE]
+    repo = service.repo
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting = repo.get_meeting(find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id"))
+    roles = [i["role"] for i in meeting.plan["invitees"]]
+    contacts = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(40)]
+    # Forty agency contacts in the plan's roles (more than any directory lists for one meeting).
+    repo.add_invitations(meeting.id, [NewInvitation(
+        role=roles[n % len(roles)], level="should", contact_id=f"c{n}", contact_name=f"Contact {n}",
+        contact_aad_id=aad, tenant_id="tenant", service_url=t.emulator.url) for n, aad in enumerate(contacts)])
+
+    accepted = lambda: [r for r in t.emulator.requests if r.method == "POST" and r.status == 201
+                        and r.conversation_id and "/activities" in r.path]
+    with Outage() as outage:
+        sent, started = service.messenger.send_card, []
+
+        async def send_card(*args, **kwargs):
+            activity_id = await sent(*args, **kwargs)
+            if len(accepted()) >= 5 and not started:  # Teams has the fifth card: the database goes
+                started.append(True)
+                outage.on = True
+                asyncio.get_running_loop().call_later(3.0, setattr, outage, "on", False)
+            return activity_id
+
+        service.messenger.send_card = send_card
+        repo.update_meeting_fields(meeting.id, state="sending")
+        service.wake_delivery()
+        await until(lambda: all(i.delivery_state == "delivered" for i in repo.list_invitations(meeting.id))
+                    if not outage.on else False, timeout=60)
+    assert outage.refused > 0, "the outage never happened"
+    per_chat = Counter(r.conversation_id for r in accepted())
+    assert len(per_chat) == 40 and set(per_chat.values()) == {1}, per_chat.most_common(3)
+    await until(lambda: repo.get_meeting(meeting.id).state == "sent", timeout=20)
+
+
+async def test_a_meeting_left_sending_by_a_dead_process_is_settled_by_the_next_worker(teams):
+    """A process died after its last card was recorded but before it marked the meeting
+    sent: whichever worker looks next finishes it, and the chair's reminders follow."""
+    t, app = teams
+    service, repo = app[SERVICE], app[SERVICE].repo
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting = repo.get_meeting(find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id"))
+    (inv,) = repo.add_invitations(meeting.id, [NewInvitation(role="police", level="quorum", contact_id="p1",
+                                                             contact_aad_id="00000000-0000-4000-8000-000000000001")])
+    # What the dead process left: the card delivered and recorded, the meeting still "sending".
+    (claimed,) = repo.claim_invitations("dead-process", service.clock(), 60, 10, meeting_states=("draft",))
+    assert repo.mark_delivered(claimed.id, "dead-process", "a:police", "1")
+    repo.update_meeting_fields(meeting.id, state="sending")
+    service.wake_delivery()
+    await until(lambda: repo.get_meeting(meeting.id).state == "sent")
+    assert [e.kind for e in repo.list_events(meeting.id)].count("all_delivered") == 1
