@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 MEETING_LENGTH = timedelta(hours=1)
 NO_GRAPH = ("No Microsoft Graph credentials are configured, so I cannot create the Teams meeting: create it in "
-            "Teams or Outlook, invite the agencies, and paste its join link in 'Teams meeting link' on the plan card.")
+            "Teams or Outlook, invite the agencies, and paste its join link with 'Change the time or link' on the "
+            "status card.")
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,13 @@ class OnlineMeetings:
         invitations); add attendees invited since. Never raises: a failure is a note."""
         if self.graph is None:
             return EventResult(note=NO_GRAPH)
-        if meeting.meeting_at is None or meeting.state in ("draft", "cancelled"):
+        if meeting.meeting_at is None or meeting.state in ("draft", "cancelled", "withdrawn", "closed"):
             return EventResult(event_id=meeting.event_id, join_url=meeting.join_url)
         organiser = self.organiser_for(meeting)
         if not organiser:
             return EventResult(note="No organiser mailbox is known for the Teams meeting (set STRATBOT_GRAPH_ORGANISER): "
-                                    "create it by hand and paste its join link on the plan card.")
+                                    "create it by hand and paste its join link with 'Change the time or link' on "
+                                    "the status card.")
         attendees = [Attendee(i.contact_email, i.contact_name, required=i.level in ("quorum", "must"))
                      for i in invitations if i.contact_email]
         start, end = meeting.meeting_at, meeting.meeting_at + MEETING_LENGTH

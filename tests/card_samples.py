@@ -408,17 +408,15 @@ def _outcomes(c: _Collector) -> None:
 
 def _discussions(c: _Collector) -> None:
     """The out-of-hours professional discussion, for every area whose protocol has one, as
-    bot.conversation words it."""
+    bot.service.out_of_hours words it."""
+    from bot.service.out_of_hours import follow_on_text
+
     for area in sorted(profiles()):
         discussion = profiles()[area].out_of_hours.professional_discussion
         if discussion is None:
             continue
         follow_on = discussion.follow_on
-        text = ""
-        if follow_on is not None:
-            text = (f"A quorate meeting will be requested from the daytime team ({follow_on.chaired_by})."
-                    if follow_on.mode == "always" else
-                    f"Request a follow-up strategy meeting from the daytime team ({follow_on.chaired_by})")
+        text = follow_on_text(discussion)
 
         def view(**kw: Any) -> DiscussionView:
             return DiscussionView(meeting_id=f"meeting-{area}", case_ref=CASE_REF,

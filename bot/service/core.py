@@ -190,7 +190,11 @@ class ConversationService:
         try:
             result = await self.db(work)
         except VersionConflict:
-            result = await self.db(work)
+            try:
+                result = await self.db(work)  # once more, deciding on the fresh state
+            except VersionConflict:
+                raise Refused("Someone changed this meeting a moment ago, so nothing was changed: "
+                              "look at its card again and try once more.") from None
         self.wake_reminders()
         return result
 

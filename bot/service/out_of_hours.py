@@ -16,18 +16,24 @@ from ..directory import resolve
 from .core import Actor, Change, ConversationService, Reply, aggregate
 
 
+def follow_on_text(discussion: ProfessionalDiscussion) -> str:
+    """What the discussion form says of the daytime team's further meeting."""
+    follow_on = discussion.follow_on
+    if follow_on is None:
+        return ""
+    if follow_on.mode == "always":
+        return f"A quorate meeting will be requested from the daytime team ({follow_on.chaired_by})."
+    return f"Request a follow-up strategy meeting from the daytime team ({follow_on.chaired_by})"
+
+
 def discussion_view(svc: ConversationService, meeting: MeetingRecord, discussion: ProfessionalDiscussion,
                     values: dict | None = None, error: str = "") -> cards.DiscussionView:
     follow_on = discussion.follow_on
-    text = ""
-    if follow_on is not None:
-        text = (f"A quorate meeting will be requested from the daytime team ({follow_on.chaired_by})."
-                if follow_on.mode == "always" else
-                f"Request a follow-up strategy meeting from the daytime team ({follow_on.chaired_by})")
     return cards.DiscussionView(
         meeting_id=meeting.id, case_ref=meeting.case_ref or "", deadline=meeting.deadline, rule=discussion,
         with_role=discussion.with_role, rationale_required=discussion.rationale_required,
-        follow_on=follow_on.mode if follow_on else "", follow_on_text=text, values=values or {}, error=error)
+        follow_on=follow_on.mode if follow_on else "", follow_on_text=follow_on_text(discussion),
+        values=values or {}, error=error)
 
 
 def _fallback(svc: ConversationService, meeting: MeetingRecord) -> ProfessionalDiscussion:
