@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import cards
-from ..adapters.db.repository import InvitationRecord, MeetingRecord, NewInvitation
+from .records import InvitationRecord, MeetingRecord, NewInvitation
 from ..core.meeting import Chair, Command, Refused
 from .core import Actor, Change, ConversationService, Reply, aggregate
 
@@ -31,6 +31,7 @@ async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     if problem:
         return Reply(card=cards.invitation_card(view), replace=True, messages=(Reply(text=problem),))
     handover: dict[str, Any] = {}
+    nominee = nominee_invitation(svc, meeting, invitation, data) if response == "nominated" else None
 
     def decide(rec: MeetingRecord, m):
         m.check(Command.ANSWER)
@@ -41,6 +42,8 @@ async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
         if result.changed and response == "accepted" and takes_the_chair(svc, rec, result.invitation, actor):
             after, events = m.hand_over(Chair(actor.aad_object_id or "", result.invitation.contact_name or actor.name))
             handover["from"] = rec
+        if result.changed and nominee is not None:  # the colleague's invitation with the answer, together
+            svc.repo.add_invitations(rec.id, [nominee], actor_aad_id=actor.aad_object_id)
         fields = ({"chair_conversation_id": actor.conversation_id, "chair_service_url": actor.service_url,
                    "chair_tenant_id": actor.tenant_id, "status_activity_id": None, "plan_activity_id": None}
                   if handover else {})
@@ -52,7 +55,7 @@ async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     notes: tuple[Reply, ...] = ()
     if result.changed:
         if response == "nominated":
-            notes = (Reply(text=await invite_nominee(svc, meeting, result.invitation, data)),)
+            notes = (Reply(text=await after_nomination(svc, meeting, result.invitation, nominee, data)),)
         if handover:
             notes = (Reply(text=await announce_handover(svc, handover["from"], meeting)),)
         svc.refresh_soon(meeting.id)
@@ -68,44 +71,47 @@ async def reopen(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     return Reply(card=cards.invitation_card(await svc.invitation_view(meeting, invitation)), replace=True)
 
 
-async def invite_nominee(svc: ConversationService, meeting: MeetingRecord, nominator: InvitationRecord, data: dict) -> str:
-    """Invite the colleague a contact nominated, in the same role, when the area's directory
-    knows them; otherwise ask the chair to reach them. Returns what to tell the nominator."""
-    from .status import sync_event
-
-    name, email = str(data.get("nominee_name") or "").strip(), str(data.get("nominee_email") or "").strip()
+def nominee_invitation(svc: ConversationService, meeting: MeetingRecord, nominator: InvitationRecord,
+                       data: dict) -> NewInvitation | None:
+    """The invitation for the colleague a contact nominates, in the same role, when the area's
+    directory knows them (matched by email); None when it does not."""
+    email = str(data.get("nominee_email") or "").strip()
     directory = svc.directories.get(meeting.area)
     contact = directory.by_email(email) if directory else None
-    role = cards.role_name(nominator.role)
     if contact is None or contact.aad_object_id == nominator.contact_aad_id:
-        await svc.tell_chair(
-            meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated a colleague",
-            f"{name} <{email}> is not in the bot's directory for {svc.profiles[meeting.area].name}, so the bot "
-            f"cannot invite them in Teams. Send them the meeting details by email and record their answer.")
-        return (f"{name} is not in the bot's directory, so I could not invite them in Teams. "
-                "The chair has been told; please forward the meeting details to them.")
-    row = NewInvitation(
+        return None
+    return NewInvitation(
         role=nominator.role, level=nominator.level, contact_id=contact.id, contact_name=contact.name,
         contact_aad_id=contact.aad_object_id, contact_email=contact.email, contact_phone=contact.phone,
         tenant_id=contact.tenant_id, service_url=nominator.service_url or meeting.chair_service_url,
         nominated_by_id=nominator.id,
     )
 
-    def decide(rec, m):
-        m.check(Command.INVITE)
-        return Change(m, [], then=lambda: svc.repo.add_invitations(rec.id, [row], actor_aad_id=nominator.contact_aad_id))
 
-    try:
-        meeting, _ = await svc.change(meeting.id, nominator.contact_aad_id, decide)
-    except Refused as refused:
-        return f"Your colleague was not invited: {refused.reason}"
+async def after_nomination(svc: ConversationService, meeting: MeetingRecord, nominator: InvitationRecord,
+                           nominee: NewInvitation | None, data: dict) -> str:
+    """Once the nomination is stored: deliver the colleague's invitation (and add them to the
+    calendar event), or ask the chair to reach a colleague the directory does not know.
+    Returns what to tell the nominator."""
+    from .status import sync_event
+
+    role = cards.role_name(nominator.role)
+    if nominee is None:
+        name, email = str(data.get("nominee_name") or "").strip(), str(data.get("nominee_email") or "").strip()
+        await svc.tell_chair(
+            meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated a colleague",
+            f"{name} <{email}> is not in the bot's directory for {svc.profiles[meeting.area].name}, so the bot "
+            f"cannot invite them in Teams. Send them the meeting details by email and record their answer.")
+        return (f"{name} is not in the bot's directory, so I could not invite them in Teams. "
+                "The chair has been told; please forward the meeting details to them.")
     svc.wake_delivery()
     if meeting.event_id:  # the colleague gets the calendar invitation too
         await sync_event(svc, meeting.id)
     await svc.tell_chair(
-        meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated {contact.name}",
-        f"{contact.name} ({contact.email}, {contact.phone}) has been sent the invitation in their place.")
-    return f"{contact.name} has been sent the invitation in your place."
+        meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated {nominee.contact_name}",
+        f"{nominee.contact_name} ({nominee.contact_email}, {nominee.contact_phone}) has been sent the invitation "
+        "in their place.")
+    return f"{nominee.contact_name} has been sent the invitation in your place."
 
 
 def takes_the_chair(svc: ConversationService, meeting: MeetingRecord, invitation: InvitationRecord, actor: Actor) -> bool:

@@ -14,10 +14,10 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Protocol, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from .. import cards
-from ..adapters.db.repository import InvitationRecord, MeetingRecord, NewReminder, Repository, VersionConflict
+from .records import InvitationRecord, MeetingRecord, NewReminder, VersionConflict
 from ..core import reminders
 from ..core.meeting import Chair, Event, Meeting, Refused
 from ..core.outcome import Outcome
@@ -25,6 +25,7 @@ from ..core.profile import ProfessionalDiscussion, Profile
 from ..core.routing import Routing
 from ..directory import Directory
 from ..online_meetings import OnlineMeetings
+from .ports import Calendar, MeetingStore, Messenger
 
 log = logging.getLogger("bot.service")
 T = TypeVar("T")
@@ -49,15 +50,6 @@ class Reply:
     text: str | None = None
     replace: bool = False  # the card replaces the one whose button was pressed
     messages: tuple["Reply", ...] = ()  # further messages to the same person
-
-
-class Messenger(Protocol):
-    """Proactive messages (the Bot Connector client behind it)."""
-
-    async def open_conversation(self, service_url: str, tenant_id: str | None, user_id: str) -> str: ...
-    async def send_card(self, service_url: str, conversation_id: str, card: dict, tenant_id: str | None) -> str: ...
-    async def update_card(self, service_url: str, conversation_id: str, activity_id: str, card: dict,
-                          tenant_id: str | None) -> None: ...
 
 
 def utcnow() -> datetime:
@@ -104,12 +96,12 @@ def stored_fields(before: Meeting, after: Meeting) -> dict[str, Any]:
 class ConversationService:
     profiles: dict[str, Profile]
     directories: dict[str, Directory]
-    repo: Repository
+    repo: MeetingStore
     messenger: Messenger
     clock: Callable[[], datetime] = utcnow
     wake_delivery: Callable[[], None] = lambda: None
     wake_reminders: Callable[[], None] = lambda: None
-    meetings: OnlineMeetings = field(default_factory=lambda: OnlineMeetings(None))
+    meetings: Calendar = field(default_factory=lambda: OnlineMeetings(None))
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _refresh_queued: set[str] = field(default_factory=set)
     _known: dict[str, tuple] = field(default_factory=dict)  # users' addresses already stored

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from .. import cards
-from ..adapters.db.repository import MeetingRecord
+from .records import MeetingRecord
 from ..core.meeting import Command, Refused
 from ..core.outcome import Outcome
 from ..core.plan import iso

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import cards
-from ..adapters.db.repository import MeetingRecord
+from .records import MeetingRecord
 from ..core import reminders
 from ..core.meeting import Command
 from ..core.outcome import DECISIONS, Outcome

@@ -2,7 +2,7 @@
 anything is sent, and the plan card turned into the chair's one live status card."""
 from __future__ import annotations
 
-from ..adapters.db.repository import MeetingRecord, NewInvitation
+from .records import MeetingRecord, NewInvitation
 from ..core.meeting import Event
 from ..core.profile import Profile
 from ..directory import resolve

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import cards
-from ..adapters.db.repository import InvitationRecord, MeetingRecord
+from .records import InvitationRecord, MeetingRecord
 from ..core.meeting import Command, Refused
 from ..core.request import parse_request
 from ..core.routing import routed_plan

@@ -55,12 +55,28 @@ def find_data(card: Any, key: str) -> Any:
     return None
 
 
+FORM_OF = {"outcome_open": "outcome_submit", "discussion_open": "discussion_submit", "time_open": "time_submit",
+           "cancel_open": "meeting_cancel"}
+
+
 async def open_form(t: Any, who: Person, verb: str, data: dict) -> dict:
     """Press a button that opens a form: the form arrives as a message of its own (so no
     update of the card pressed can overwrite it while it is filled in). Returns the form.
     `t` is a test harness with `press` and `cards_to` (tests/test_bot_flow.Teams)."""
     before = len(t.cards_to(who.conversation))
     answer = await t.press(who, verb, data)
-    cards = t.cards_to(who.conversation)
-    assert len(cards) == before + 1, f"{verb} opened no form: {answer}"
-    return cards[-1]
+    submit = FORM_OF[verb]
+    forms = [c for c in t.cards_to(who.conversation)[before:] if find_verb(c, submit)]
+    assert len(forms) == 1, f"{verb} opened {len(forms)} forms: {answer}"
+    return forms[0]
+
+
+def find_verb(card: Any, verb: str) -> bool:
+    """Whether any action in the card has this verb."""
+    if isinstance(card, dict):
+        if card.get("verb") == verb:
+            return True
+        return any(find_verb(v, verb) for v in card.values())
+    if isinstance(card, list):
+        return any(find_verb(v, verb) for v in card)
+    return False
