@@ -274,7 +274,7 @@ def _chair_status(c: _Collector) -> None:
                       can=frozenset({"set_time", "cancel", "record_outcome"}), chair_user_id="29:chair")
     c.add("chair_status.bristol.deadline_passed", chair_status_card, live)
     for state, note, can in (("cancelled", "Cancelled on Tue 1 Dec at 10:58 by Sam Chairperson.", frozenset()),
-                             ("held", "Held on Wed 25 Nov at 16:00 by Sam Chairperson.",
+                             ("held", "Recorded as held on Wed 25 Nov at 16:00 by Sam Chairperson.",
                               frozenset({"record_outcome", "close"})),
                              ("not_held", "Recorded as not held on Wed 25 Nov at 16:00 by Sam Chairperson.",
                               frozenset({"set_time", "cancel", "close"}))):

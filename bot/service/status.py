@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import cards
 from .records import InvitationRecord, MeetingRecord
-from ..core.meeting import Command, Refused
+from ..core.meeting import Command, Meeting, Refused, uk_moment
 from ..core.request import parse_request
 from ..core.routing import routed_plan
 from .core import Actor, Change, ConversationService, Reply, aggregate, handed_over_ids, log
@@ -42,15 +42,16 @@ def status_view(svc: ConversationService, meeting: MeetingRecord, invitations: l
     )
 
 
-def _state_note(m) -> str:
-    if m.state in ("cancelled", "withdrawn", "closed", "held", "not_held") and m.state_changed_at:
-        what = {"cancelled": "Cancelled", "withdrawn": "Withdrawn", "closed": "Closed", "held": "Held",
-                "not_held": "Recorded as not held"}[m.state]
-        from ..core.meeting import uk_moment
+_STATE_NOTES = {"cancelled": "Cancelled", "withdrawn": "Withdrawn", "closed": "Closed",
+                "held": "Recorded as held", "not_held": "Recorded as not held"}
 
-        note = f"{what} on {uk_moment(m.state_changed_at)}" + (f" by {m.state_changed_by}" if m.state_changed_by else "")
-        return note + "."
-    return ""
+
+def _state_note(m: Meeting) -> str:
+    """What happened to a meeting no longer gathering answers, when and by whom."""
+    what = _STATE_NOTES.get(m.state)
+    if what is None or m.state_changed_at is None:
+        return ""
+    return f"{what} on {uk_moment(m.state_changed_at)}" + (f" by {m.state_changed_by}" if m.state_changed_by else "") + "."
 
 
 async def refresh(svc: ConversationService, actor: Actor, data: dict) -> Reply:
