@@ -64,6 +64,11 @@ MEETING_UPDATABLE = frozenset({
 # Card/conversation plumbing: updated often, of no interest to the audit record.
 _UNAUDITED = frozenset({"plan_activity_id", "status_activity_id", "chair_conversation_id", "chair_service_url", "chair_tenant_id"})
 _DEFAULT_CLAIM_STATES = ("sending", "sent", "not_held")
+# FOR NO KEY UPDATE, not FOR UPDATE: writing an invitation's or reminder's audit event checks
+# its meeting with FOR KEY SHARE, which FOR UPDATE would block. A unit of work that holds its
+# meeting and then waits for a reminder row, while the worker holding that row waits to log
+# against the meeting, would deadlock; NO KEY UPDATE still serialises the actions on a meeting.
+_MEETING_LOCK = {"key_share": True}
 
 
 from bot.service.records import (  # noqa: E402  (the records live with the ports; re-exported here)
@@ -238,7 +243,7 @@ class Repository:
         turns and each re-plans the reminders from the other's result; on SQLite the IMMEDIATE
         transaction already excludes other writers."""
         with self._session() as s:
-            row = s.get(Meeting, meeting_id, with_for_update=True, populate_existing=True)
+            row = s.get(Meeting, meeting_id, with_for_update=_MEETING_LOCK, populate_existing=True)
             return None if row is None else _record(MeetingRecord, row)
 
     # -- users --
@@ -335,7 +340,7 @@ class Repository:
         with self._session() as s:
             # Row lock on PostgreSQL so the version check and the write are one step;
             # on SQLite the IMMEDIATE transaction already excludes other writers.
-            row = s.get(Meeting, meeting_id, with_for_update=True)
+            row = s.get(Meeting, meeting_id, with_for_update=_MEETING_LOCK)
             if row is None:
                 raise NotFound(f"no meeting {meeting_id}")
             if expected_version is not None and row.version != expected_version:
