@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .config_loader import ConfigError, config_dir, load_profiles
 from .core.plan import make_plan
-from .core.request import RequestInvalid, parse_request
+from .core.request import RequestInvalid, parse_new_request
 
 EXIT_INVALID = 2
 
@@ -45,7 +45,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ConfigError as e:
         return _fail(e.problems)
     try:
-        request = parse_request(_read_request(args.request), set(profiles))
+        # Today in UTC: a date more than a year old in the case reference is refused.
+        request = parse_new_request(_read_request(args.request), profiles, datetime.now(timezone.utc).date())
     except RequestInvalid as e:
         return _fail(e.problems)
     plan = make_plan(request, profiles[request.area])

@@ -156,8 +156,7 @@ def test_an_areas_own_pattern_decides_the_shape():
     person_id = r"^\d{6,8}$"
     assert ref_problem("1234567", person_id, "the Mosaic person ID (6 to 8 digits)") is None
     problem = ref_problem("CS-0012345", person_id, "the Mosaic person ID (6 to 8 digits)")
-    assert problem == ("that is not a case reference. A case reference is the Mosaic person ID (6 to 8 digits): "
-                       "never a child's name.")
+    assert problem == "that is not a case reference. A case reference is the Mosaic person ID (6 to 8 digits)."
     # The screen applies whatever the pattern: an NHS number is not a case reference.
     assert "an NHS number" in ref_problem("9434765919", r"^\d{10}$", "ten digits")
 

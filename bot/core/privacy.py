@@ -214,8 +214,14 @@ def check_case_reference(ref: str, pattern: str, description: str, *, today: dat
         found = " and ".join(f"{f.kind}{f' ({f.why})' if f.why else ''}" for f in findings)
         return f"this looks like {found}, not a case reference. A case reference is {description}."
     if not re.search(pattern, ref):
-        return f"that is not a case reference. A case reference is {description}: never a child's name."
+        return f"that is not a case reference. A case reference is {description}."
     return None
+
+
+def cancelled_by_chair(chair_name: str) -> str:
+    """What people outside the organisation are told of a cancellation: never the chair's
+    own words (they may name the child), but whom to ask."""
+    return f"Cancelled by the chair ({chair_name}). To ask why, contact the chair directly."
 
 
 # --- the bot's own meeting code -----------------------------------------------------------------
