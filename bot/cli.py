@@ -7,7 +7,10 @@ nothing on stdout), 1 an unexpected failure (reported in one line, never a trace
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import logging
+import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +21,7 @@ from .core.plan import make_plan
 from .core.request import RequestInvalid, parse_new_request
 
 EXIT_INVALID = 2
+log = logging.getLogger(__name__)
 
 
 def _fail(problems: list[str]) -> int:
@@ -93,9 +97,31 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 EXPORT_FORMATS = ("json", "csv", "timeline-csv")
 
 
+def _operator() -> str:
+    """Who runs the command: the operating-system account and the machine."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown user"
+    return f"{user}@{platform.node() or 'unknown host'}"
+
+
+def _missing_sqlite(url_text) -> str | None:
+    """A SQLite URL naming no file: say so (opening it would create an empty database)."""
+    from sqlalchemy.engine import make_url
+
+    from .adapters.db.engine import normalize_url
+
+    url = normalize_url(make_url(url_text)) if isinstance(url_text, str) else url_text
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not url.database.startswith("file:") and not Path(url.database).expanduser().is_file():
+        return f"no database at {url.database} (set DATABASE_URL)"
+    return None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """The meeting's case record (bot/record.py) from $DATABASE_URL, to stdout or --output.
-    Reads only: it neither migrates nor creates a database."""
+    Writes only the audit event of the export: it neither migrates nor creates a database."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -109,9 +135,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         url = normalize_url(make_url(url_text))
     except ArgumentError:
         return _fail(["DATABASE_URL: not a database URL"])
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
-            and not url.database.startswith("file:") and not Path(url.database).expanduser().is_file():
-        return _fail([f"no database at {url.database} (set DATABASE_URL)"])
+    missing = _missing_sqlite(url)
+    if missing:
+        return _fail([missing])
     repo = Repository.from_url(url)
     try:
         meeting = repo.get_meeting(args.meeting_id)
@@ -119,6 +145,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             return _fail([f"no meeting {args.meeting_id}"])
         record = case_record(meeting, repo.list_invitations(meeting.id), repo.list_events(meeting.id),
                              exported_at=datetime.now(timezone.utc))
+        # Who took the record out of the bot, when, in which form: in the meeting's audit log.
+        repo.add_event(meeting.id, "exported", detail={"by": _operator(), "format": args.format,
+                                                       "to": "file" if args.output else "stdout"})
+        log.info("case record of meeting %s exported (%s) by %s", meeting.id, args.format, _operator())
     except DBAPIError as e:
         first = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
         print(f"error: cannot read the database: {first}", file=sys.stderr)
@@ -143,6 +173,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete (--apply) or count (--dry-run) the meetings past the retention period in
+    $DATABASE_URL; prints counts only."""
+    from .retention import purge, retention_days
+    from .settings import Settings
+
+    try:
+        days = retention_days()
+    except ValueError as e:
+        return _fail([str(e)])
+    url = Settings.from_env().database_url
+    missing = _missing_sqlite(url)
+    if missing:
+        return _fail([missing])
+    report = purge(url, datetime.now(timezone.utc), days, apply=args.apply)
+    print(report.text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Strategy-meeting bot")
     parser.add_argument("--config", type=Path, default=None,
@@ -161,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json (default): the whole record; csv: one row per invitation; timeline-csv: the event log")
     x.add_argument("--output", type=Path, default=None, metavar="FILE", help="write to FILE instead of stdout (CSV with a UTF-8 BOM for Excel)")
     x.set_defaults(func=cmd_export)
+    r = sub.add_parser("purge", help="delete meetings past the retention period ($STRATBOT_RETENTION_DAYS, default 90)")
+    mode = r.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="count what would be deleted; change nothing")
+    mode.add_argument("--apply", action="store_true", help="delete it, leaving anonymous counts in purged_meetings")
+    r.set_defaults(func=cmd_purge)
     s = sub.add_parser("serve", help="run the bot's web service")
     s.set_defaults(func=cmd_serve)
     return parser

@@ -287,6 +287,8 @@ def describe(e: EventRecord, meeting: MeetingRecord, by_id: Mapping[str, Invitat
         if previous and previous != "none" and previous != answer:
             text += f" (changed from {_ANSWERED.get(previous, previous)})"
         return text
+    if kind == "exported":
+        return f"Case record exported ({d.get('format', 'json')}) by {d.get('by') or 'an unknown user'}"
     if kind == "answer_refused":
         return f"{who_role}: an answer from someone other than {who} was refused"
     if kind == "quorate":
