@@ -135,6 +135,11 @@ class OnlineMeetings:
                               duration=MEETING_LENGTH, calendar=calendar, office_hours_only=office_hours_only)
 
 
+def _text(s: str) -> str:
+    """Text for an HTML body (no attribute values: quotes stay as typed)."""
+    return html.escape(s, quote=False)
+
+
 def event_subject(meeting: "MeetingRecord", profile: "Profile") -> str:
     """The calendar subject: the area and the bot's meeting code, never the case reference
     (attendees in other organisations, and their calendars, see it)."""
@@ -149,16 +154,16 @@ def event_body(meeting: "MeetingRecord", invitations: list["InvitationRecord"], 
     reasons = {i["role"]: i.get("reasons") or () for i in meeting.plan.get("invitees") or ()}
     roles = list(dict.fromkeys(i.role for i in invitations if i.contact_email))
     why = "".join(
-        f"<li>{html.escape(role_name(role))}: "
-        + html.escape("; ".join(f"{r.get('summary', '')} ({r.get('source', '')})" for r in reasons.get(role, ())) or "invited by the chair")
+        f"<li>{_text(role_name(role))}: "
+        + _text("; ".join(f"{r.get('summary', '')} ({r.get('source', '')})" for r in reasons.get(role, ())) or "invited by the chair")
         + "</li>" for role in roles)
-    return (f"<p>Child protection strategy meeting (section 47, Children Act 1989), {html.escape(profile.name)}. "
-            f"Meeting code: <b>{code}</b>: quote it to the chair ({html.escape(meeting.chair_name)}).</p>"
-            f"<p>When: {html.escape(uk_time(meeting.meeting_at))} (UK time), one hour, online: join with the Teams link "
+    return (f"<p>Child protection strategy meeting (section 47, Children Act 1989), {_text(profile.name)}. "
+            f"Meeting code: <b>{code}</b>: quote it to the chair ({_text(meeting.chair_name)}).</p>"
+            f"<p>When: {_text(uk_time(meeting.meeting_at))} (UK time), one hour, online: join with the Teams link "
             "in this invitation.</p>"
             f"<p>Who is invited and why:</p><ul>{why}</ul>"
             f"<p>The child's details are not in this invitation: you will receive them "
-            f"{html.escape(profile.case_reference.details_from)}. Please accept or decline here, or answer in Teams.</p>")
+            f"{_text(profile.case_reference.details_from)}. Please accept or decline here, or answer in Teams.</p>")
 
 
 @dataclass

@@ -171,3 +171,52 @@ def test_the_meeting_code_is_short_stable_and_unambiguous():
     assert not set("01OIL5S") & set(CODE_ALPHABET)
     assert len(set(codes)) == len(codes)
     assert meeting_code("a1b2") not in "a1b2"
+
+
+# --- the area's format, on load and on the command line ------------------------------------------
+
+def test_a_profile_may_declare_its_case_reference_and_a_bad_pattern_is_refused_on_load(tmp_path):
+    import shutil
+
+    from bot.config_loader import ConfigError, load_profiles
+
+    shutil.copytree("config", tmp_path / "config")
+    path = tmp_path / "config" / "walsall.yaml"
+    original = path.read_text(encoding="utf-8")
+    path.write_text(original + '  pattern: "^\\\\d{6,8}$"\n  description: "the Mosaic person ID (6 to 8 digits)"\n',
+                    encoding="utf-8")
+    walsall = load_profiles(tmp_path / "config")["walsall"]
+    assert walsall.case_reference.description == "the Mosaic person ID (6 to 8 digits)"
+    assert walsall.case_reference.details_from.startswith("by secure email from the MASH")
+    path.write_text(original + '  pattern: "^(CS-"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_profiles(tmp_path / "config")
+    assert any("walsall.yaml" in p and "case_reference.pattern" in p and "not a regular expression" in p
+               for p in e.value.problems)
+
+
+def test_every_shipped_area_says_where_the_childs_details_come_from():
+    from bot.config_loader import load_profiles
+
+    for profile in load_profiles().values():
+        assert profile.case_reference.details_from.startswith("by secure email")
+
+
+def test_the_plan_command_refuses_a_name_as_a_reference_and_says_what_one_looks_like(tmp_path, capsys):
+    import json
+
+    from bot import cli
+
+    request = {"area": "bristol", "decided_at": "2026-11-25T10:30:00+00:00", "case_ref": "Jayden Smith",
+               "children": [{"ref": "C1", "age": 6, "education": "school"}], "concerns": ["physical_abuse"]}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(request), encoding="utf-8")
+    assert cli.main(["plan", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("case_ref: that is not a case reference. A case reference is the ID the case system")
+    path.write_text(json.dumps({**request, "case_ref": "BR-1", "children": [{"ref": "Jayden Smith DOB 01/02/2019"}]}),
+                    encoding="utf-8")
+    assert cli.main(["plan", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("children[0].ref: this looks like a date of birth")
+    path.write_text(json.dumps({**request, "case_ref": "BR-1"}), encoding="utf-8")
+    assert cli.main(["plan", str(path)]) == 0
