@@ -156,7 +156,7 @@ def test_an_areas_own_pattern_decides_the_shape():
     person_id = r"^\d{6,8}$"
     assert ref_problem("1234567", person_id, "the Mosaic person ID (6 to 8 digits)") is None
     problem = ref_problem("CS-0012345", person_id, "the Mosaic person ID (6 to 8 digits)")
-    assert problem == "that is not a case reference. A case reference is the Mosaic person ID (6 to 8 digits)."
+    assert problem == "That is not a case reference. A case reference is the Mosaic person ID (6 to 8 digits)."
     # The screen applies whatever the pattern: an NHS number is not a case reference.
     assert "an NHS number" in ref_problem("9434765919", r"^\d{10}$", "ten digits")
 
@@ -213,10 +213,10 @@ def test_the_plan_command_refuses_a_name_as_a_reference_and_says_what_one_looks_
     path.write_text(json.dumps(request), encoding="utf-8")
     assert cli.main(["plan", str(path)]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("case_ref: that is not a case reference. A case reference is the ID the case system")
+    assert out == "" and err.startswith("case_ref: That is not a case reference. A case reference is the ID the case system")
     path.write_text(json.dumps({**request, "case_ref": "BR-1", "children": [{"ref": "Jayden Smith DOB 01/02/2019"}]}),
                     encoding="utf-8")
     assert cli.main(["plan", str(path)]) == 2
-    assert capsys.readouterr().err.startswith("children[0].ref: this looks like a date of birth")
+    assert capsys.readouterr().err.startswith("children[0].ref: This looks like a date of birth")
     path.write_text(json.dumps({**request, "case_ref": "BR-1"}), encoding="utf-8")
     assert cli.main(["plan", str(path)]) == 0

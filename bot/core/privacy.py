@@ -212,9 +212,9 @@ def check_case_reference(ref: str, pattern: str, description: str, *, today: dat
         findings.insert(0, Finding(DATE_OF_BIRTH, "a date"))
     if findings:
         found = " and ".join(f"{f.kind}{f' ({f.why})' if f.why else ''}" for f in findings)
-        return f"this looks like {found}, not a case reference. A case reference is {description}."
+        return f"This looks like {found}, not a case reference. A case reference is {description}."
     if not re.search(pattern, ref):
-        return f"that is not a case reference. A case reference is {description}."
+        return f"That is not a case reference. A case reference is {description}."
     return None
 
 

@@ -113,7 +113,7 @@ def identifier_problems(data: Any, profiles: Mapping[str, "Profile"], today: dat
             continue
         found = screen(child_ref, today=today)
         if found or _WORDS.search(child_ref):
-            what = f"this looks like {found[0].kind}" if found else "this looks like a name"
+            what = f"This looks like {found[0].kind}" if found else "This looks like a name"
             problems.append(f"children[{n}].ref: {what}; a child's ref is a position or an ID such as C1, never a name")
     return problems
 
