@@ -75,6 +75,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return _fail([str(e)])
     print("Microsoft Graph: " + (f"on (tenant {graph.tenant_id}, {graph.credential_kind})" if graph
                                  else "off (no STRATBOT_GRAPH_* set): Teams meeting links are added by hand"))
+    from .retention import retention_days
+    try:
+        print(f"Retention: {retention_days()} days after a meeting is closed or cancelled")
+    except ValueError as e:
+        return _fail([str(e)])
     return 0
 
 
