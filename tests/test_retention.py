@@ -55,10 +55,12 @@ def world(url):
     repo = Repository.from_url(url, clock=clock)
     made = {
         "cancelled_old": meeting(repo, clock, OLD, "cancelled", "BR-1001", sent_reminder=True),
-        "held_old": meeting(repo, clock, OLD, "held", "BR-1002",
-                            outcome={"held": True, "quorate": True, "decision": "joint"}),
-        "held_old_followup_pending": meeting(repo, clock, OLD, "held", "BR-1003", pending_reminder=True),
-        "held_recent": meeting(repo, clock, RECENT, "held", "BR-1004"),
+        "closed_old": meeting(repo, clock, OLD, "closed", "BR-1002",
+                              outcome={"held": True, "quorate": True, "decision": "joint"}),
+        "closed_old_followup_pending": meeting(repo, clock, OLD, "closed", "BR-1003", pending_reminder=True),
+        "closed_recent": meeting(repo, clock, RECENT, "closed", "BR-1004"),
+        "withdrawn_old": meeting(repo, clock, OLD, "withdrawn", "BR-1008"),
+        "held_never_closed": meeting(repo, clock, OLD, "held", "BR-1009"),
         "live": meeting(repo, clock, OLD, "sending", "BR-1005", pending_reminder=True),
         "draft_abandoned": meeting(repo, clock, OLD, "draft", "BR-1006"),
         "sent_never_closed": meeting(repo, clock, OLD, "sent", "BR-1007"),
@@ -81,11 +83,11 @@ def dump(url: str) -> str:
 def test_verdicts():
     def age(state, last, pending=0, deadline=OLD):
         return verdict(MeetingAge(state, deadline, last, pending), NOW, 90)
-    assert age("cancelled", OLD) == age("held", OLD) == "purge"
-    assert age("held", RECENT) == "keep"
-    assert age("held", OLD, pending=1) == "keep"  # a follow-up still due: live
+    assert age("cancelled", OLD) == age("closed", OLD) == age("withdrawn", OLD) == "purge"
+    assert age("closed", RECENT) == "keep"
+    assert age("closed", OLD, pending=1) == "keep"  # a follow-up still due: live
     assert age("draft", OLD) == "purge" and age("draft", OLD, deadline=NOW) == "keep"
-    assert age("sent", OLD) == "open_past_retention"
+    assert age("sent", OLD) == age("held", OLD) == age("not_held", OLD) == "open_past_retention"
     assert age("cancelled", NOW - timedelta(days=90)) == "keep"  # exactly the period: not yet
 
 
@@ -94,34 +96,35 @@ def test_dry_run_counts_and_changes_nothing(world):
     before = dump(url)
     report = purge(url, NOW, 90, apply=False)
     assert dump(url) == before
-    assert (report.meetings, report.by_state) == (3, {"cancelled": 1, "held": 1, "draft": 1})
-    assert report.invitations == 3 and report.reminders == 1 and report.events > 3
-    assert report.open_past_retention == 1 and report.kept_live == 3
+    assert (report.meetings, report.by_state) == (4, {"cancelled": 1, "closed": 1, "draft": 1, "withdrawn": 1})
+    assert report.invitations == 4 and report.reminders == 1 and report.events > 4
+    assert report.open_past_retention == 2 and report.kept_live == 3
 
 
 def test_apply_deletes_what_is_past_retention_and_leaves_anonymous_counts(world):
     url, repo, made = world
-    live_reminders = {k: repo.list_reminders(made[k].id) for k in ("live", "held_old_followup_pending")}
+    live_reminders = {k: repo.list_reminders(made[k].id) for k in ("live", "closed_old_followup_pending")}
     report = purge(url, NOW, 90, apply=True)
-    assert report.meetings == 3
-    for gone in ("cancelled_old", "held_old", "draft_abandoned"):
+    assert report.meetings == 4
+    for gone in ("cancelled_old", "closed_old", "draft_abandoned", "withdrawn_old"):
         assert repo.get_meeting(made[gone].id) is None
         assert repo.list_invitations(made[gone].id) == [] and repo.list_events(made[gone].id) == []
         assert repo.list_reminders(made[gone].id) == []
-    for kept in ("held_old_followup_pending", "held_recent", "live", "sent_never_closed"):
+    for kept in ("closed_old_followup_pending", "closed_recent", "live", "sent_never_closed", "held_never_closed"):
         assert repo.get_meeting(made[kept].id) is not None
     # Live meetings' reminders are exactly as they were.
     assert {k: repo.list_reminders(made[k].id) for k in live_reminders} == live_reminders
     rest = dump(url)
-    for ref in ("BR-1001", "BR-1002", "BR-1006"):
+    for ref in ("BR-1001", "BR-1002", "BR-1006", "BR-1008"):
         assert ref not in rest
     engine = create_engine(normalize_url(url))
     with engine.connect() as c:
         rows = [dict(r._mapping) for r in c.execute(text("SELECT * FROM purged_meetings ORDER BY state"))]
     engine.dispose()
     assert [(r["area"], r["state"], r["requested_month"]) for r in rows] == [
-        ("bristol", "cancelled", "2026-08"), ("bristol", "draft", "2026-08"), ("bristol", "held", "2026-08")]
-    held = rows[2]
+        ("bristol", "cancelled", "2026-08"), ("bristol", "closed", "2026-08"), ("bristol", "draft", "2026-08"),
+        ("bristol", "withdrawn", "2026-08")]
+    held = rows[1]
     assert (held["held"], held["quorate"], held["decision"], held["on_time"], held["invitations"]) == (True, True, "joint", True, 1)
     assert not any(str(v).startswith("BR-") for r in rows for v in r.values())
     # Idempotent: a second run (another replica, tomorrow) finds nothing more.
@@ -140,8 +143,8 @@ def test_the_command_line(world, monkeypatch, capsys):
     monkeypatch.delenv("STRATBOT_RETENTION_DAYS")
     assert cli.main(["purge", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("retention 90 days: would delete 3 meeting(s)") and "BR-" not in out
-    assert "1 meeting(s) were sent but never closed" in out
+    assert out.startswith("retention 90 days: would delete 4 meeting(s)") and "BR-" not in out
+    assert "2 meeting(s) were sent but never closed" in out
 
 
 def test_retention_days_setting():
@@ -156,7 +159,7 @@ async def test_the_daily_job_purges_and_is_scheduled_daily(world):
     url, repo, made = world
     job = RetentionJob(url, 90, clock=lambda: NOW)
     report = await job.run_once()
-    assert report.meetings == 3 and repo.get_meeting(made["cancelled_old"].id) is None
+    assert report.meetings == 4 and repo.get_meeting(made["cancelled_old"].id) is None
     job.start()
     try:
         (scheduled,) = job.scheduler.get_jobs()

@@ -3,11 +3,11 @@ the bot keeps a meeting only while it is live and for a retention period after i
 closed, then deletes it, leaving an anonymous row for reporting (area, month, state,
 whether it was held, quorate and on time, the section 47 decision).
 
-A meeting is past retention when it is closed (held or cancelled), nothing about it is
-still due (no pending reminder: a held meeting's follow-ups keep it live), and its last
-activity is older than the period. A request never sent (a draft) counts as closed once its
-deadline has passed. A meeting sent but never closed is kept, and counted for someone to
-record its outcome or cancel it.
+A meeting is past retention when it is finished (closed, cancelled or withdrawn: the
+Meeting aggregate's final states), nothing about it is still due (no pending reminder), and
+its last activity is older than the period. A request never sent (a draft) counts as
+finished once its deadline is that old. A meeting sent, held or not held but never closed is
+kept, and counted for someone to close or cancel it.
 """
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from .meeting import FINAL
+
 DEFAULT_RETENTION_DAYS = 90
-CLOSED_STATES = ("held", "cancelled")
+CLOSED_STATES = tuple(sorted(FINAL))
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ def verdict(m: MeetingAge, now: datetime, days: int) -> Literal["purge", "keep",
         return "keep"
     if m.state in CLOSED_STATES:
         return "purge"
-    if m.state == "draft":  # never sent: abandoned once its deadline is as old as the period
+    if m.state == "draft":  # never sent nor withdrawn: abandoned once its deadline is as old as the period
         return "purge" if m.deadline < cutoff else "keep"
     return "open_past_retention"
 

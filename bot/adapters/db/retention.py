@@ -29,7 +29,7 @@ class PurgeReport:
     reminders: int = 0
     events: int = 0
     kept_live: int = 0
-    open_past_retention: int = 0  # sent, never closed, silent for longer than the period
+    open_past_retention: int = 0  # sent (held or not) but never closed, silent for longer than the period
     by_state: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -43,7 +43,7 @@ class PurgeReport:
                 f"kept {self.kept_live} live or recent meeting(s)")
         if self.open_past_retention:
             line += (f"; {self.open_past_retention} meeting(s) were sent but never closed and have been silent for longer "
-                     "than the retention period: record their outcome or cancel them")
+                     "than the retention period: record their outcome and close them, or cancel them")
         return line
 
 
