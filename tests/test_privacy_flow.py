@@ -170,3 +170,35 @@ def _inputs(card):
     elif isinstance(card, list):
         for v in card:
             yield from _inputs(v)
+
+
+async def test_a_cancel_reason_reaches_invitees_in_the_chairs_tenant_only(db_url):
+    """The chair works in the council's tenant (that of Bristol's children's social care in the
+    directory): its social worker reads the reason; the police, in their own tenant, do not."""
+    from tests.emulators.teams import card_action
+
+    council = resolve(load_directory("bristol"), "social_care", False).tenant_id
+    async with running_emulator() as emulator:
+        app = create_app(replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2))
+        async with TestClient(TestServer(app)) as client:
+            t = Teams(client, emulator)
+            chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", emulator.add_conversation("a:chair", "29:chair"))
+
+            async def press(verb: str, data: dict) -> dict:
+                r = await client.post("/api/messages", json=card_action(emulator.url, chair, verb, data,
+                                                                         id=f"act-{verb}", tenant=council))
+                assert r.status == 200
+                return await r.json()
+
+            meeting_id = find_data((await press("request_submit", FORM))["value"], "meeting_id")
+            await press("plan_send", {"meeting_id": meeting_id})
+            directory = load_directory("bristol")
+            inside, outside = (resolve(directory, r, False) for r in ("social_care", "police"))
+            chat = lambda c: emulator._by_user.get(c.aad_object_id)
+            await until(lambda: chat(inside) and chat(outside) and t.cards_to(chat(inside)) and t.cards_to(chat(outside)))
+            await press("meeting_cancel", {"meeting_id": meeting_id, "cancel_reason": "Threshold not met after checks"})
+            told = lambda c: [text_of(x) for x in t.cards_to(chat(c)) if "cancelled" in text_of(x).lower()]
+            await until(lambda: told(inside) and told(outside))
+            assert any("Threshold not met after checks" in x for x in told(inside))
+            assert not any("Threshold not met after checks" in x for x in told(outside))
+            assert any("To ask why, contact the chair directly" in x for x in told(outside))
