@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from .adapters.db.repository import EventRecord, InvitationRecord, MeetingRecord
 from .cards import role_name, uk_time
 from .core.outcome import DECISIONS
+from .core.privacy import meeting_code
 
 __all__ = ["case_record", "record_csv", "timeline_csv", "RECORD_COLUMNS", "TIMELINE_COLUMNS", "safe_cell"]
 
@@ -133,6 +134,7 @@ def case_record(
         "meeting_id": meeting.id,
         "area": meeting.area,
         "case_ref": meeting.case_ref,
+        "meeting_code": meeting_code(meeting.id),  # what calendars and other organisations were given
         "state": meeting.state,
         "requested_at": _uk(meeting.created_at),
         "chair": meeting.chair_name,

@@ -152,6 +152,8 @@ async def test_identifiers_typed_anywhere_are_refused_and_never_stored_sent_or_e
     (event,) = graph.events_of(ORGANISER)
     assert event.subject == f"Strategy meeting {meeting_code(meeting_id)} (Bristol)"
     assert "BR-2026-0042" not in places["graph"] and meeting_code(meeting_id) in event.body["content"]
+    assert any(meeting_code(meeting_id) in text_of(c) for c in t.cards_to(chair.conversation))  # the chair knows it
+    assert json.loads(exports[0])["meeting_code"] == meeting_code(meeting_id)
     assert "by secure email from Bristol children's social care" in event.body["content"]
     assert "Police" in event.body["content"] and "003_2d544eb75ad81283.txt §4.2" in event.body["content"]
     assert "Threshold not met" not in places["graph"]
