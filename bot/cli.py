@@ -14,11 +14,14 @@ import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .config_loader import ConfigError, config_dir, load_profiles
 from .core.plan import make_plan
 from .core.request import RequestInvalid, parse_new_request
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 EXIT_INVALID = 2
 log = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                                  else "off (no STRATBOT_GRAPH_* set): Teams meeting links are added by hand"))
     from .retention import retention_days
     try:
-        print(f"Retention: {retention_days()} days after a meeting is closed or cancelled")
+        print(f"Retention: {retention_days()} days after a meeting is closed, cancelled or withdrawn")
     except ValueError as e:
         return _fail([str(e)])
     return 0
@@ -111,7 +114,12 @@ def _operator() -> str:
     return f"{user}@{platform.node() or 'unknown host'}"
 
 
-def _missing_sqlite(url_text) -> str | None:
+def _first_line(e: Exception) -> str:
+    orig = getattr(e, "orig", None) or e
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def _missing_sqlite(url_text: "str | URL") -> str | None:
     """A SQLite URL naming no file: say so (opening it would create an empty database)."""
     from sqlalchemy.engine import make_url
 
@@ -145,19 +153,26 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _fail([missing])
     repo = Repository.from_url(url)
     try:
-        meeting = repo.get_meeting(args.meeting_id)
-        if meeting is None:
-            return _fail([f"no meeting {args.meeting_id}"])
-        record = case_record(meeting, repo.list_invitations(meeting.id), repo.list_events(meeting.id),
-                             exported_at=datetime.now(timezone.utc))
-        # Who took the record out of the bot, when, in which form: in the meeting's audit log.
-        repo.add_event(meeting.id, "exported", detail={"by": _operator(), "format": args.format,
-                                                       "to": "file" if args.output else "stdout"})
-        log.info("case record of meeting %s exported (%s) by %s", meeting.id, args.format, _operator())
-    except DBAPIError as e:
-        first = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
-        print(f"error: cannot read the database: {first}", file=sys.stderr)
-        return 1
+        try:
+            meeting = repo.get_meeting(args.meeting_id)
+            if meeting is None:
+                return _fail([f"no meeting {args.meeting_id}"])
+            record = case_record(meeting, repo.list_invitations(meeting.id), repo.list_events(meeting.id),
+                                 exported_at=datetime.now(timezone.utc))
+        except DBAPIError as e:
+            print(f"error: cannot read the database: {_first_line(e)}", file=sys.stderr)
+            return 1
+        try:
+            # Who took the record out of the bot, when, in which form: in the meeting's audit
+            # log, before anything is written out (an export that cannot be recorded does not happen).
+            by = _operator()
+            repo.add_event(meeting.id, "exported", detail={"by": by, "format": args.format,
+                                                           "to": "file" if args.output else "stdout"})
+            log.info("case record of meeting %s exported (%s) by %s", meeting.id, args.format, by)
+        except DBAPIError as e:
+            print(f"error: cannot record the export in the audit log, so nothing was exported: {_first_line(e)}",
+                  file=sys.stderr)
+            return 1
     finally:
         repo.close()
     if args.format == "json":

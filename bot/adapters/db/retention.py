@@ -32,9 +32,6 @@ class PurgeReport:
     open_past_retention: int = 0  # sent (held or not) but never closed, silent for longer than the period
     by_state: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
     def text(self) -> str:
         verb = "deleted" if self.applied else "would delete"
         line = (f"retention {self.retention_days} days: {verb} {self.meetings} meeting(s) "
