@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import quoracy
+from .core.privacy import meeting_code
 from .core.wording import UK, as_uk, role_name, uk_time  # noqa: F401  (re-exported)
 from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES, ROLES
 
@@ -856,7 +857,7 @@ def chair_status_card(view: StatusView) -> dict:
         header, header_style = STATE_HEADERS.get(view.state, (view.state, "default"))
     data = {
         "meeting_id": view.meeting_id,
-        "case_ref": view.case_ref,
+        "case_ref": view.case_ref, "meeting_code": meeting_code(view.meeting_id),  # what calendars show
         "area_name": view.area_name,
         "meeting": uk_time(view.meeting_at, missing="Time to be confirmed"),
         "deadline": deadline_text(view.deadline, view.now),

@@ -7,17 +7,24 @@ nothing on stdout), 1 an unexpected failure (reported in one line, never a trace
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import logging
+import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .config_loader import ConfigError, config_dir, load_profiles
 from .core.plan import make_plan
-from .core.request import RequestInvalid, parse_request
+from .core.request import RequestInvalid, parse_new_request
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 EXIT_INVALID = 2
+log = logging.getLogger(__name__)
 
 
 def _fail(problems: list[str]) -> int:
@@ -45,7 +52,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ConfigError as e:
         return _fail(e.problems)
     try:
-        request = parse_request(_read_request(args.request), set(profiles))
+        # Today in UTC: a date more than a year old in the case reference is refused.
+        request = parse_new_request(_read_request(args.request), profiles, datetime.now(timezone.utc).date())
     except RequestInvalid as e:
         return _fail(e.problems)
     plan = make_plan(request, profiles[request.area])
@@ -70,6 +78,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return _fail([str(e)])
     print("Microsoft Graph: " + (f"on (tenant {graph.tenant_id}, {graph.credential_kind})" if graph
                                  else "off (no STRATBOT_GRAPH_* set): Teams meeting links are added by hand"))
+    from .retention import retention_days
+    try:
+        print(f"Retention: {retention_days()} days after a meeting is closed, cancelled or withdrawn")
+    except ValueError as e:
+        return _fail([str(e)])
     return 0
 
 
@@ -92,9 +105,36 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 EXPORT_FORMATS = ("json", "csv", "timeline-csv")
 
 
+def _operator() -> str:
+    """Who runs the command: the operating-system account and the machine."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown user"
+    return f"{user}@{platform.node() or 'unknown host'}"
+
+
+def _first_line(e: Exception) -> str:
+    orig = getattr(e, "orig", None) or e
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def _missing_sqlite(url_text: "str | URL") -> str | None:
+    """A SQLite URL naming no file: say so (opening it would create an empty database)."""
+    from sqlalchemy.engine import make_url
+
+    from .adapters.db.engine import normalize_url
+
+    url = normalize_url(make_url(url_text)) if isinstance(url_text, str) else url_text
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not url.database.startswith("file:") and not Path(url.database).expanduser().is_file():
+        return f"no database at {url.database} (set DATABASE_URL)"
+    return None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """The meeting's case record (bot/record.py) from $DATABASE_URL, to stdout or --output.
-    Reads only: it neither migrates nor creates a database."""
+    Writes only the audit event of the export: it neither migrates nor creates a database."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -108,20 +148,31 @@ def cmd_export(args: argparse.Namespace) -> int:
         url = normalize_url(make_url(url_text))
     except ArgumentError:
         return _fail(["DATABASE_URL: not a database URL"])
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
-            and not url.database.startswith("file:") and not Path(url.database).expanduser().is_file():
-        return _fail([f"no database at {url.database} (set DATABASE_URL)"])
+    missing = _missing_sqlite(url)
+    if missing:
+        return _fail([missing])
     repo = Repository.from_url(url)
     try:
-        meeting = repo.get_meeting(args.meeting_id)
-        if meeting is None:
-            return _fail([f"no meeting {args.meeting_id}"])
-        record = case_record(meeting, repo.list_invitations(meeting.id), repo.list_events(meeting.id),
-                             exported_at=datetime.now(timezone.utc))
-    except DBAPIError as e:
-        first = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
-        print(f"error: cannot read the database: {first}", file=sys.stderr)
-        return 1
+        try:
+            meeting = repo.get_meeting(args.meeting_id)
+            if meeting is None:
+                return _fail([f"no meeting {args.meeting_id}"])
+            record = case_record(meeting, repo.list_invitations(meeting.id), repo.list_events(meeting.id),
+                                 exported_at=datetime.now(timezone.utc))
+        except DBAPIError as e:
+            print(f"error: cannot read the database: {_first_line(e)}", file=sys.stderr)
+            return 1
+        try:
+            # Who took the record out of the bot, when, in which form: in the meeting's audit
+            # log, before anything is written out (an export that cannot be recorded does not happen).
+            by = _operator()
+            repo.add_event(meeting.id, "exported", detail={"by": by, "format": args.format,
+                                                           "to": "file" if args.output else "stdout"})
+            log.info("case record of meeting %s exported (%s) by %s", meeting.id, args.format, by)
+        except DBAPIError as e:
+            print(f"error: cannot record the export in the audit log, so nothing was exported: {_first_line(e)}",
+                  file=sys.stderr)
+            return 1
     finally:
         repo.close()
     if args.format == "json":
@@ -139,6 +190,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as e:
         return _fail([f"cannot write {args.output} ({e.strerror})"])
     print(f"case record of meeting {meeting.id} written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete (--apply) or count (--dry-run) the meetings past the retention period in
+    $DATABASE_URL; prints counts only."""
+    from .retention import purge, retention_days
+    from .settings import Settings
+
+    try:
+        days = retention_days()
+    except ValueError as e:
+        return _fail([str(e)])
+    url = Settings.from_env().database_url
+    missing = _missing_sqlite(url)
+    if missing:
+        return _fail([missing])
+    report = purge(url, datetime.now(timezone.utc), days, apply=args.apply)
+    print(report.text())
     return 0
 
 
@@ -160,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json (default): the whole record; csv: one row per invitation; timeline-csv: the event log")
     x.add_argument("--output", type=Path, default=None, metavar="FILE", help="write to FILE instead of stdout (CSV with a UTF-8 BOM for Excel)")
     x.set_defaults(func=cmd_export)
+    r = sub.add_parser("purge", help="delete meetings past the retention period ($STRATBOT_RETENTION_DAYS, default 90)")
+    mode = r.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="count what would be deleted; change nothing")
+    mode.add_argument("--apply", action="store_true", help="delete it, leaving anonymous counts in purged_meetings")
+    r.set_defaults(func=cmd_purge)
     s = sub.add_parser("serve", help="run the bot's web service")
     s.set_defaults(func=cmd_serve)
     return parser

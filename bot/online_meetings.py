@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING, Any, Callable
 from .adapters.graph.client import Attendee, GraphClient
 from .adapters.graph.errors import GraphError
 from .core.calendar import AreaCalendar
+from .core.privacy import cancelled_by_chair, meeting_code
 from .core.slots import Slot, earliest_slots
 from .core.wording import role_name, uk_time
 
 if TYPE_CHECKING:
     from .adapters.db.repository import InvitationRecord, MeetingRecord
+    from .core.profile import Profile
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class OnlineMeetings:
     def organiser_for(self, meeting: "MeetingRecord") -> str | None:
         return meeting.event_organiser or self.chair_email(meeting.area, meeting.chair_aad_id) or self.organiser
 
-    async def sync(self, meeting: "MeetingRecord", invitations: list["InvitationRecord"]) -> EventResult:
+    async def sync(self, meeting: "MeetingRecord", invitations: list["InvitationRecord"], profile: "Profile") -> EventResult:
         """Create or move the meeting's event to match the meeting (needs a time and sent
         invitations); add attendees invited since. Never raises: a failure is a note."""
         if self.graph is None:
@@ -81,10 +83,11 @@ class OnlineMeetings:
         try:
             if meeting.event_id is None:
                 event = await self.graph.create_meeting(
-                    organiser, f"Strategy meeting, case {meeting.case_ref or meeting.id[:8]}", start, end, attendees,
-                    _body(meeting), transaction_id=meeting.id)
+                    organiser, event_subject(meeting, profile), start, end, attendees,
+                    event_body(meeting, invitations, profile), transaction_id=meeting.id)
             else:
-                event = await self.graph.move_meeting(organiser, meeting.event_id, start, end)
+                event = await self.graph.move_meeting(organiser, meeting.event_id, start, end,
+                                                      event_body(meeting, invitations, profile))
                 known = {a.email.lower() for a in event.attendees}
                 if any(a.email.lower() not in known for a in attendees):
                     event = await self.graph.add_attendees(organiser, meeting.event_id, attendees)
@@ -97,13 +100,14 @@ class OnlineMeetings:
                                             "(does the organiser have Teams?). Add the link by hand.")
         return EventResult(event_id=event.id, join_url=event.join_url or meeting.join_url, organiser=organiser, note=note)
 
-    async def cancel(self, meeting: "MeetingRecord", reason: str) -> str | None:
-        """Cancel the event (attendees get Outlook's cancellation). Returns a note on failure."""
+    async def cancel(self, meeting: "MeetingRecord") -> str | None:
+        """Cancel the event (attendees get Outlook's cancellation). Returns a note on failure.
+        The chair's reason is never sent: attendees in other organisations read the comment."""
         organiser = self.organiser_for(meeting)
         if self.graph is None or meeting.event_id is None or not organiser:
             return None
         try:
-            await self.graph.cancel_meeting(organiser, meeting.event_id, reason)
+            await self.graph.cancel_meeting(organiser, meeting.event_id, cancelled_by_chair(meeting.chair_name))
         except GraphError as e:
             return f"I could not cancel the Teams meeting in the calendar ({e}): cancel it by hand."
         return None
@@ -131,14 +135,35 @@ class OnlineMeetings:
                               duration=MEETING_LENGTH, calendar=calendar, office_hours_only=office_hours_only)
 
 
-def _body(meeting: "MeetingRecord") -> str:
-    """The invitation's text: the case reference, the deadline and its rule; no child's details."""
-    rule = meeting.plan.get("deadline_rule") or {}
-    quorum = ", ".join(role_name(r) for r in meeting.plan.get("quorum") or ())
-    return (f"<p>Child protection strategy meeting (section 47, Children Act 1989), case {html.escape(meeting.case_ref or '')}.</p>"
-            f"<p>Chair: {html.escape(meeting.chair_name)}. It must take place by {html.escape(uk_time(meeting.deadline))} "
-            f"({html.escape(rule.get('summary', ''))} {html.escape(rule.get('source', ''))}).</p>"
-            f"<p>Quorate with: {html.escape(quorum)}. Please accept or decline this invitation, or answer in Teams.</p>")
+def _text(s: str) -> str:
+    """Text for an HTML body (no attribute values: quotes stay as typed)."""
+    return html.escape(s, quote=False)
+
+
+def event_subject(meeting: "MeetingRecord", profile: "Profile") -> str:
+    """The calendar subject: the area and the bot's meeting code, never the case reference
+    (attendees in other organisations, and their calendars, see it)."""
+    return f"Strategy meeting {meeting_code(meeting.id)} ({profile.name})"
+
+
+def event_body(meeting: "MeetingRecord", invitations: list["InvitationRecord"], profile: "Profile") -> str:
+    """The invitation's text, all that other organisations' calendars receive: the area, the
+    meeting code, the time, who is invited and why (with the protocol's citation), and where
+    the child's details come from. No case reference, nothing the chair typed."""
+    code = meeting_code(meeting.id)
+    reasons = {i["role"]: i.get("reasons") or () for i in meeting.plan.get("invitees") or ()}
+    roles = list(dict.fromkeys(i.role for i in invitations if i.contact_email))
+    why = "".join(
+        f"<li>{_text(role_name(role))}: "
+        + _text("; ".join(f"{r.get('summary', '')} ({r.get('source', '')})" for r in reasons.get(role, ())) or "invited by the chair")
+        + "</li>" for role in roles)
+    return (f"<p>Child protection strategy meeting (section 47, Children Act 1989), {_text(profile.name)}. "
+            f"Meeting code: <b>{code}</b>: quote it to the chair ({_text(meeting.chair_name)}).</p>"
+            f"<p>When: {_text(uk_time(meeting.meeting_at))} (UK time), one hour, online: join with the Teams link "
+            "in this invitation.</p>"
+            f"<p>Who is invited and why:</p><ul>{why}</ul>"
+            f"<p>The child's details are not in this invitation: you will receive them "
+            f"{_text(profile.case_reference.details_from)}. Please accept or decline here, or answer in Teams.</p>")
 
 
 @dataclass

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from .adapters.db.repository import EventRecord, InvitationRecord, MeetingRecord
 from .cards import role_name, uk_time
 from .core.outcome import DECISIONS
+from .core.privacy import meeting_code
 
 __all__ = ["case_record", "record_csv", "timeline_csv", "RECORD_COLUMNS", "TIMELINE_COLUMNS", "safe_cell"]
 
@@ -133,6 +134,7 @@ def case_record(
         "meeting_id": meeting.id,
         "area": meeting.area,
         "case_ref": meeting.case_ref,
+        "meeting_code": meeting_code(meeting.id),  # what calendars and other organisations were given
         "state": meeting.state,
         "requested_at": _uk(meeting.created_at),
         "chair": meeting.chair_name,
@@ -287,6 +289,8 @@ def describe(e: EventRecord, meeting: MeetingRecord, by_id: Mapping[str, Invitat
         if previous and previous != "none" and previous != answer:
             text += f" (changed from {_ANSWERED.get(previous, previous)})"
         return text
+    if kind == "exported":
+        return f"Case record exported ({d.get('format', 'json')}) by {d.get('by') or 'an unknown user'}"
     if kind == "answer_refused":
         return f"{who_role}: an answer from someone other than {who} was refused"
     if kind == "quorate":

@@ -90,10 +90,14 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     watcher = asyncio.create_task(CalendarWatcher(service, meetings).run_forever(settings.calendar_poll_seconds),
                                   name="calendar") if graph else None
     scheduler.start()  # its first run fires whatever fell due while no process was running
+    from .retention import RetentionJob, retention_days
+    retention = RetentionJob(settings.database_url, retention_days())  # the daily purge (bot/retention.py)
+    retention.start()
     try:
         yield
     finally:
         scheduler.shutdown()
+        retention.shutdown()
         await service.close()
         for t in (task, watcher):
             if t is None:

@@ -11,7 +11,8 @@
 // 2. In the browser, as the Playground's current user (the social worker, who chairs): types
 //    "new", fills the request form (Bristol, a case reference, one child of 6 at school,
 //    physical abuse, decided at 11:00 on the latest working day: office hours, so the office
-//    contacts of config/directory/bristol.yaml are invited), works out the plan, sends the
+//    contacts of config/directory/bristol.yaml are invited; a child's name typed as the case
+//    reference first, which the form refuses, keeping the rest), works out the plan, sends the
 //    invitations and sees the status card.
 // 3. Acts as the three quorum agencies (police, health, children's social care: mock users
 //    whose ids are the directory's Entra object ids) through the Playground's conversation API,
@@ -44,6 +45,7 @@ const SHOTS = path.resolve(process.env.E2E_SCREENSHOT_DIR || path.join(REPO, 'do
 const TOTAL_TIMEOUT = Number(process.env.E2E_TIMEOUT_SECONDS || 210) * 1000;
 const UI_TIMEOUT = 60_000; // one step in the browser (2 shared cores: be generous)
 const CASE_REF = `CS-E2E-${String(Date.now()).slice(-6)}`;
+const NAME_AS_REF = 'Jayden Smith'; // a child's name typed as the case reference: the form refuses it
 const AREA = 'bristol';
 const AREA_NAME = 'Bristol';
 const DECIDED_TIME = { form: '11:00 AM', hour: 11 };
@@ -285,7 +287,7 @@ async function main() {
     await step('fill the request form', async () => {
       await page.getByPlaceholder('Choose the area').last().click();
       await page.getByRole('option', { name: AREA_NAME, exact: true }).click();
-      await page.getByPlaceholder('e.g. CS-0012345 (no names)').last().fill(CASE_REF);
+      await page.getByPlaceholder('e.g. CS-0012345 (no names)').last().fill(NAME_AS_REF);  // refused below
       await page.getByPlaceholder('Blank if unknown').first().fill('6');
       await page.getByRole('combobox', { name: /Education setting/ }).first().click();
       await page.getByRole('option', { name: 'School', exact: true }).click();
@@ -308,6 +310,19 @@ async function main() {
         `${MONTHS[decided.m]} ${decided.d}, ${decided.y}`);
       await shot('03-request-form-filled.png', page.getByText('Request a strategy meeting', { exact: true }).last());
       await shot('04-request-form-decision-time.png', page.getByRole('button', { name: 'Work out the plan' }).last(), 'bottom');
+    });
+
+    await step('a name as the case reference is refused on the form, everything else kept', async () => {
+      await page.getByRole('button', { name: 'Work out the plan' }).last().click();
+      const refusal = page.getByText(/A case reference is the ID the case system gives/).last();
+      await refusal.waitFor();
+      const caseRef = page.getByPlaceholder('e.g. CS-0012345 (no names)').last();
+      assert.equal(await caseRef.inputValue(), NAME_AS_REF);
+      assert.equal(await page.getByPlaceholder('Blank if unknown').first().inputValue(), '6');
+      assert.equal(await page.getByPlaceholder('Select a date...').first().inputValue(),
+        `${MONTHS[decided.m]} ${decided.d}, ${decided.y}`);
+      await shot('04b-case-reference-refused.png', refusal);
+      await caseRef.fill(CASE_REF);
     });
 
     await step('work out the plan: the plan card', async () => {

@@ -16,6 +16,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .calendar import AreaCalendar, Timescale
 from .conditions import Condition, Strict
+from .privacy import DEFAULT_CASE_REFERENCE_DESCRIPTION, DEFAULT_CASE_REFERENCE_PATTERN
 from .vocabulary import Level, Role
 
 SOURCE_PATTERN = re.compile(r"^(?P<doc>\S+) §(?P<section>\S.*)$")
@@ -265,6 +266,24 @@ class CalendarConfig(Strict):
         )
 
 
+class CaseReference(Strict):
+    """What identifies a child to the bot (and nothing else does): the format of the area's
+    case reference, and where invitees get the child's details instead."""
+
+    pattern: str = DEFAULT_CASE_REFERENCE_PATTERN  # a regular expression the whole reference must match
+    description: str = Field(default=DEFAULT_CASE_REFERENCE_DESCRIPTION, min_length=1)  # shown when it does not
+    details_from: str = Field(default="from the chair, by secure email", min_length=1)  # "by secure email from the MASH"
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from None
+        return v
+
+
 class Fragment(Strict):
     """Rules shared by several profiles (e.g. 004's agency preparation), pulled in by `include`."""
 
@@ -288,6 +307,7 @@ class Profile(Strict):
     out_of_hours: OutOfHours = OutOfHours()
     preparation: tuple[Preparation, ...] = ()
     agenda: tuple[AgendaItem, ...] = ()
+    case_reference: CaseReference = CaseReference()
 
     _calendar: AreaCalendar = PrivateAttr()
 

@@ -1,13 +1,18 @@
 """A strategy-meeting request as the plan contract defines it (shared/spec/plan.md, Request)."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import re
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import Field, ValidationError, field_validator
 
 from .conditions import ChildFacts, Strict
 from .errors import describe_validation_error
+from .privacy import DEFAULT_CASE_REFERENCE_DESCRIPTION, DEFAULT_CASE_REFERENCE_PATTERN, check_case_reference, screen
+
+if TYPE_CHECKING:
+    from .profile import Profile
 from .vocabulary import Concern, Education, Flag, Inpatient, Role
 
 OFFSET_HINT = "an ISO 8601 date-time with a UTC offset, e.g. 2026-11-25T10:00:00+00:00"
@@ -77,6 +82,51 @@ def parse_request(data: Any, known_areas: frozenset[str] | set[str]) -> PlanRequ
         request = PlanRequest.model_validate(data)
     except ValidationError as exc:
         raise RequestInvalid(problems + describe_validation_error(exc)) from None
+    if problems:
+        raise RequestInvalid(problems)
+    return request
+
+
+# A child's reference in a request is a position or an ID ("C1", "child2"), never words.
+_WORDS = re.compile(r"[A-Za-z]{2,}[\s,]+[A-Za-z]{2,}")
+
+
+def identifier_problems(data: Any, profiles: Mapping[str, "Profile"], today: date) -> list[str]:
+    """What in a new request identifies a child beyond its case reference, one line per
+    problem naming the field: a case reference not in the area's format (or carrying a date
+    of birth, an NHS number...), a child's `ref` that is a name or an identifier."""
+    if not isinstance(data, dict):
+        return []
+    problems = []
+    ref = data.get("case_ref")
+    profile = profiles.get(data.get("area")) if isinstance(data.get("area"), str) else None
+    if isinstance(ref, str) and ref.strip():
+        fmt = profile.case_reference if profile else None
+        problem = check_case_reference(ref, fmt.pattern if fmt else DEFAULT_CASE_REFERENCE_PATTERN,
+                                       fmt.description if fmt else DEFAULT_CASE_REFERENCE_DESCRIPTION, today=today)
+        if problem:
+            problems.append(f"case_ref: {problem}")
+    children = data.get("children")
+    for n, child in enumerate(children if isinstance(children, list) else []):
+        child_ref = child.get("ref") if isinstance(child, dict) else None
+        if not isinstance(child_ref, str):
+            continue
+        found = screen(child_ref, today=today)
+        if found or _WORDS.search(child_ref):
+            what = f"This looks like {found[0].kind}" if found else "This looks like a name"
+            problems.append(f"children[{n}].ref: {what}; a child's ref is a position or an ID such as C1, never a name")
+    return problems
+
+
+def parse_new_request(data: Any, profiles: Mapping[str, "Profile"], today: date) -> PlanRequest:
+    """A request typed by a person (the form, `python -m bot plan`): `parse_request`, and
+    nothing in it identifies a child but a case reference in the area's format. Raises
+    RequestInvalid listing every problem."""
+    problems = identifier_problems(data, profiles, today)
+    try:
+        request = parse_request(data, set(profiles))
+    except RequestInvalid as e:
+        raise RequestInvalid(e.problems + problems) from None
     if problems:
         raise RequestInvalid(problems)
     return request

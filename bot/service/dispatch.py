@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable
 
+from .. import screening
 from ..core.meeting import Refused
 from . import answers, out_of_hours, outcome, requests, sending, status
 from .core import Actor, ConversationService, Reply
@@ -44,6 +45,9 @@ async def dispatch(svc: ConversationService, actor: Actor, verb: str, data: dict
     if not actor.aad_object_id:
         return Reply(text="I could not tell who you are (no Entra ID object id came with the message), so I changed nothing.")
     await svc.remember(actor)
+    refused = screening.refusal(verb, data, svc.clock().date())  # children's identifiers stay out
+    if refused:
+        return Reply(text=refused)
     try:
         return await handler(svc, actor, {**data, "verb": verb})
     except Refused as refused:

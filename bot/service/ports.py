@@ -12,6 +12,7 @@ if TYPE_CHECKING:
         EventRecord, InvitationRecord, MeetingRecord, NewInvitation, NewReminder, ResponseResult, UserRecord,
     )
     from ..core.calendar import AreaCalendar
+    from ..core.profile import Profile
     from ..core.slots import Slot
     from ..online_meetings import EventResult
 
@@ -53,7 +54,9 @@ class Calendar(Protocol):
 
     @property
     def enabled(self) -> bool: ...
-    async def sync(self, meeting: "MeetingRecord", invitations: list["InvitationRecord"]) -> "EventResult": ...
-    async def cancel(self, meeting: "MeetingRecord", reason: str) -> str | None: ...
+    async def sync(self, meeting: "MeetingRecord", invitations: list["InvitationRecord"],
+                   profile: "Profile") -> "EventResult": ...
+    # Never the chair's reason: the cancellation reaches attendees in other organisations.
+    async def cancel(self, meeting: "MeetingRecord") -> str | None: ...
     async def propose(self, meeting: "MeetingRecord", emails: list[str], *, now: datetime, calendar: "AreaCalendar",
                       office_hours_only: bool) -> list["Slot"]: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import cards
-from ..core.request import RequestInvalid, parse_request
+from ..core.request import RequestInvalid, parse_new_request
 from ..core.routing import routed_plan
 from .core import Actor, Change, ConversationService, Reply
 
@@ -18,7 +18,7 @@ async def request_new(svc: ConversationService, actor: Actor, data: dict) -> Rep
 async def request_submit(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     request_data, form_problems = cards.read_request_form(data)
     try:
-        request = parse_request(request_data, set(svc.profiles))
+        request = parse_new_request(request_data, svc.profiles, svc.clock().date())  # privacy: case_ref's format
     except RequestInvalid as e:
         errors = {**cards.form_errors(e.problems), **form_problems}
         return Reply(card=cards.request_form_card(svc.areas(), values=data, errors=errors), replace=True)

@@ -8,6 +8,7 @@ from typing import Any
 from .. import cards
 from .records import InvitationRecord, MeetingRecord
 from ..core.meeting import Command, Meeting, Refused, uk_moment
+from ..core.privacy import cancelled_by_chair
 from ..core.request import parse_request
 from ..core.routing import routed_plan
 from .core import Actor, Change, ConversationService, Reply, aggregate, handed_over_ids, log
@@ -137,13 +138,15 @@ async def tell_invitees_of_the_time(svc: ConversationService, before: MeetingRec
     return await _tell_delivered(svc, after, cards.message_card("Strategy meeting: new time", text))
 
 
-async def _tell_delivered(svc: ConversationService, meeting: MeetingRecord, card: dict) -> int:
+async def _tell_delivered(svc: ConversationService, meeting: MeetingRecord, card: dict, outside: dict | None = None) -> int:
+    """`outside`: what invitees in other tenants than the chair's get instead of `card`."""
     told = 0
     for inv in await svc.db(svc.repo.list_invitations, meeting.id):
         if inv.delivery_state == "delivered" and inv.conversation_id:
+            inside = outside is None or (inv.tenant_id and inv.tenant_id == meeting.chair_tenant_id)
             try:
                 await svc.messenger.send_card(inv.service_url or meeting.chair_service_url or "", inv.conversation_id,
-                                              card, inv.tenant_id)
+                                              card if inside else outside, inv.tenant_id)
                 told += 1
             except Exception as e:
                 log.warning("could not tell invitation %s: %s", inv.id, e)
@@ -170,12 +173,13 @@ async def cancel(svc: ConversationService, actor: Actor, data: dict) -> Reply:
         return Change(*m.cancel(reason, svc.clock(), actor.name or rec.chair_name))
 
     meeting, _ = await svc.change(meeting.id, actor.aad_object_id, decide)
-    note = await svc.meetings.cancel(meeting, reason)
-    card = cards.message_card("Strategy meeting cancelled",
-                              f"Case {meeting.case_ref or meeting.id[:8]}: the meeting"
-                              f"{' of ' + cards.uk_time(meeting.meeting_at) if meeting.meeting_at else ''} is cancelled "
-                              f"by {meeting.chair_name}: {reason}")
-    told = await _tell_delivered(svc, meeting, card)
+    note = await svc.meetings.cancel(meeting)
+    said = (f"Case {meeting.case_ref or meeting.id[:8]}: the meeting"
+            f"{' of ' + cards.uk_time(meeting.meeting_at) if meeting.meeting_at else ''} is cancelled")
+    card = cards.message_card("Strategy meeting cancelled", f"{said} by {meeting.chair_name}: {reason}")
+    # The chair's words stay in the organisation's tenant; other organisations learn whom to ask.
+    outside = cards.message_card("Strategy meeting cancelled", f"{said}. {cancelled_by_chair(meeting.chair_name)}")
+    told = await _tell_delivered(svc, meeting, card, outside)
     svc.refresh_soon(meeting.id)
     text = f"Cancelled. {told} invitee(s) told in Teams" + ("; the calendar invitation was cancelled too." if meeting.event_id else ".")
     return Reply(card=cards.message_card("Meeting cancelled", text), replace=True,
@@ -212,7 +216,7 @@ async def sync_event(svc: ConversationService, meeting_id: str) -> str | None:
     if not svc.meetings.enabled and meeting.join_url:
         return None  # the chair added the link by hand
     invitations = await svc.db(svc.repo.list_invitations, meeting_id)
-    result = await svc.meetings.sync(meeting, invitations)
+    result = await svc.meetings.sync(meeting, invitations, svc.profiles[meeting.area])
     changes: dict[str, Any] = {}
     if result.event_id and result.event_id != meeting.event_id:
         changes.update(event_id=result.event_id, event_organiser=result.organiser)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, CheckConstraint, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+    JSON, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
     TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -233,3 +233,22 @@ class Reminder(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class PurgedMeeting(Base):
+    """What is left of a meeting deleted after the retention period (bot.core.retention):
+    counts for reporting, with nothing that identifies the child, the people or the meeting."""
+
+    __tablename__ = "purged_meetings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    purged_at: Mapped[datetime]
+    area: Mapped[str] = mapped_column(String)
+    state: Mapped[str] = mapped_column(String(16))
+    requested_month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    out_of_hours: Mapped[bool] = mapped_column(Boolean)
+    held: Mapped[bool | None] = mapped_column(Boolean)
+    quorate: Mapped[bool | None] = mapped_column(Boolean)
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    decision: Mapped[str | None] = mapped_column(String)
+    invitations: Mapped[int] = mapped_column(Integer)

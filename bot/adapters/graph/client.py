@@ -327,11 +327,15 @@ class GraphClient:
         data = await self._call("get_event", "GET", self._event_path(organiser, event_id))
         return _event(data, "get_event")
 
-    async def move_meeting(self, organiser: str, event_id: str, start: datetime, end: datetime) -> CalendarEvent:
-        """Move the meeting. Outlook then asks the attendees to answer again."""
+    async def move_meeting(self, organiser: str, event_id: str, start: datetime, end: datetime,
+                           body_html: str | None = None) -> CalendarEvent:
+        """Move the meeting (and replace its text, which states the time). Outlook then asks
+        the attendees to answer again."""
         _check_times(start, end)
-        data = await self._call("move_meeting", "PATCH", self._event_path(organiser, event_id),
-                                {"start": to_graph_time(start), "end": to_graph_time(end)})
+        patch: dict[str, Any] = {"start": to_graph_time(start), "end": to_graph_time(end)}
+        if body_html is not None:
+            patch["body"] = {"contentType": "HTML", "content": body_html}
+        data = await self._call("move_meeting", "PATCH", self._event_path(organiser, event_id), patch)
         return _event(data, "move_meeting")
 
     async def cancel_meeting(self, organiser: str, event_id: str, comment: str) -> None:
