@@ -1,6 +1,8 @@
 """Turn pydantic validation errors into one plain line per problem, naming the field."""
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
 
 
@@ -34,11 +36,22 @@ def _describe(err: dict) -> str:
     return message
 
 
+# A whole-model check that finds several problems reports them one per line, each starting
+# with its own path ("roles[0].fills: ..."): they are shown as they are.
+_PATHED_LINE = re.compile(r"^(\(top level\)|[a-z_][\w.\[\]]*): ")
+
+
 def describe_validation_error(exc: ValidationError) -> list[str]:
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         value, min_length = err.get("input"), (err.get("ctx") or {}).get("min_length", 0)
         if err["type"] == "too_short" and isinstance(value, list | tuple) and len(value) >= min_length:
             continue  # pydantic repeats an item's error as a length error; the item's own line says it
-        lines.append(f"{field_path(err['loc'])}: {_describe(err)}")
+        message = _describe(err)
+        parts = message.split("\n")
+        if err["type"] == "value_error" and all(_PATHED_LINE.match(p) for p in parts):
+            prefix = "" if not err["loc"] else field_path(err["loc"]) + "."
+            lines += [p if p.startswith("(top level)") or not prefix else prefix + p for p in parts]
+        else:
+            lines.append(f"{field_path(err['loc'])}: {message}")
     return list(dict.fromkeys(lines))

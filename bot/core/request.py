@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Collection, Mapping
 
 from pydantic import Field, ValidationError, field_validator
 
 from .conditions import ChildFacts, Strict
 from .errors import describe_validation_error
-from .vocabulary import Concern, Education, Flag, Inpatient, Role
+from .vocabulary import AreaRole, Concern, Education, Flag, Inpatient, area_roles
 
 OFFSET_HINT = "an ISO 8601 date-time with a UTC offset, e.g. 2026-11-25T10:00:00+00:00"
 
@@ -47,8 +47,8 @@ class PlanRequest(Strict):
     children: tuple[Child, ...] = Field(min_length=1)
     concerns: tuple[Concern, ...] = ()
     flags: tuple[Flag, ...] = ()
-    referrer: Role | None = None
-    involved_services: tuple[Role, ...] = ()
+    referrer: AreaRole | None = None  # the contract's roles, and those the area declares
+    involved_services: tuple[AreaRole, ...] = ()
     # Accepted beyond the contract, for the chat flow: never a child's name.
     case_ref: str | None = Field(default=None, max_length=100)
 
@@ -65,16 +65,20 @@ class RequestInvalid(ValueError):
         self.problems = problems
 
 
-def parse_request(data: Any, known_areas: frozenset[str] | set[str]) -> PlanRequest:
-    """Validate raw request data (as decoded from JSON); raise RequestInvalid listing every problem."""
+def parse_request(data: Any, known_areas: Collection[str],
+                  declared_roles: Mapping[str, Collection[str]] | None = None) -> PlanRequest:
+    """Validate raw request data (as decoded from JSON); raise RequestInvalid listing every problem.
+    `declared_roles`: area -> the roles its profile adds, valid in requests for that area only."""
     if not isinstance(data, dict):
         raise RequestInvalid(["(top level): expected a JSON object with area, decided_at, children..."])
     problems: list[str] = []
     area = data.get("area")
     if isinstance(area, str) and area and area not in known_areas:
         problems.append(f"area: unknown area {area!r}; expected one of {', '.join(sorted(known_areas))}")
+    extra = (declared_roles or {}).get(area, ()) if isinstance(area, str) else ()
     try:
-        request = PlanRequest.model_validate(data)
+        with area_roles(extra):
+            request = PlanRequest.model_validate(data)
     except ValidationError as exc:
         raise RequestInvalid(problems + describe_validation_error(exc)) from None
     if problems:
