@@ -95,7 +95,7 @@ def _known_role(v: str) -> str:
     extra = _area_roles.get()
     if v in ROLES or v in extra:
         return v
-    expected = ", ".join(repr(r) for r in (*ROLES, *sorted(extra)))
+    expected = ", ".join(repr(r) for r in (*ROLES, *sorted(extra - set(ROLES))))
     raise ValueError(f"unknown role {v!r}; expected one of {expected}, or a role the area declares under 'roles'")
 
 
