@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -98,6 +99,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import main as serve  # imported lazily: the plan CLI needs no web stack
 
+    if args.config is not None:  # the service reads its settings from the environment
+        os.environ["STRATBOT_CONFIG_DIR"] = str(args.config)
     _, _, problems = check_areas(args.config)
     if problems:  # refuse to start on an area the bot could not invite for
         return _fail(problems)
