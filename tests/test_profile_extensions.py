@@ -1,5 +1,5 @@
-"""The schema extensions of shared/spec/plan.md (2026-12-01), worked by hand on a fifth area
-written for this test ("Testshire"): roles an area declares, the `immediate` timescale, a
+"""The schema extensions of shared/spec/plan.md (2026-12-01), worked by hand on a fifth area,
+the worked example of docs/new-area.md ("Testshire"): roles an area declares, the `immediate` timescale, a
 target before the limit, the discussion's format, a quorum that differs by condition; and
 the readable citation. Each goes through `python -m bot plan` / `check-config` as a user would."""
 from __future__ import annotations
@@ -21,69 +21,17 @@ except ModuleNotFoundError:  # tests/ imported as a package
     from tests import plan_helpers as h
 
 DOC = "testshire-procedure.pdf"
-TESTSHIRE = f"""
-id: testshire
-name: Testshire
-documents:
-  {DOC}: {{title: "Testshire strategy discussion procedure", link: "https://testshire.example/procedure.pdf"}}
-roles:
-  - id: family_support_charity
-    name: "Family support charity"
-    fills: health
-    source: "{DOC} §2.1"
-timescales:
-  default:
-    id: ts_default
-    timescale: {{working_days: 3}}
-    target: {{working_days: 1}}
-    summary: "Usually within one working day, and at most three."
-    source: "{DOC} §3.1"
-  rules:
-    - id: ts_immediate
-      when: {{flags_any: [emergency_protection]}}
-      timescale: immediate
-      summary: "Where a child needs emergency protection the strategy discussion is held immediately."
-      source: "{DOC} §3.2"
-    - id: ts_serious_harm
-      when: {{flags_any: [serious_harm]}}
-      timescale: {{hours: 2}}
-      target: {{working_days: 1}}
-      summary: "Serious harm: within two hours."
-      source: "{DOC} §3.3"
-discussion:
-  - id: ts_calls
-    format: meeting_or_calls
-    when: {{flags_any: [emergency_protection]}}
-    summary: "An immediate discussion may be held as a meeting or by phone calls between the agencies."
-    source: "{DOC} §3.2"
-quorum:
-  id: ts_quorum
-  summary: "Social care, health and police."
-  source: "{DOC} §4.1"
-  roles: [{{role: social_care, filled_by: [edt]}}, {{role: health}}, {{role: police}}]
-  variants:
-    - id: ts_immediate_quorum
-      when: {{flags_any: [emergency_protection]}}
-      summary: "The immediate discussion needs social care and police; health joins when it can."
-      source: "{DOC} §4.2"
-      roles: [{{role: social_care, filled_by: [edt]}}, {{role: police}}]
-invitees:
-  - id: ts_referrer
-    roles_from: referrer
-    level: should
-    summary: "The referring agency."
-    source: "{DOC} §4.3"
-  - id: ts_charity
-    role: family_support_charity
-    level: should
-    when: {{involved_any: [family_support_charity]}}
-    summary: "The family support charity, where it works with the family."
-    source: "{DOC} §4.3"
-escalation:
-  id: ts_escalation
-  summary: "Escalate to the team manager."
-  source: "{DOC} §6"
-"""
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "new-area.md"
+
+
+def worked_example() -> str:
+    """The profile of the guide's worked example (docs/new-area.md, section 11), as printed."""
+    text = GUIDE.read_text(encoding="utf-8")
+    section = text[text.index("## 11. A worked example"):]
+    return section[section.index("```yaml\n") + len("```yaml\n"):section.index("\n```\n")] + "\n"
+
+
+TESTSHIRE = worked_example()
 
 
 def contact(i: int, role: str, availability: str) -> dict:
@@ -223,3 +171,9 @@ def test_a_citation_reads_with_the_documents_title():
     assert bristol.readable_source("004_e075efc701440f6e.txt §Health practitioners") == \
         "Top tips for strategy meetings §Health practitioners"
     assert all(d.title.strip() for p in load_profiles(DEFAULT_CONFIG_DIR).values() for d in p.documents.values())
+
+
+def test_the_guide_names_every_role_flag_and_concern():
+    from bot.core.vocabulary import CONCERNS, FLAGS, ROLES
+    text = GUIDE.read_text(encoding="utf-8")
+    assert [v for v in (*ROLES, *FLAGS, *CONCERNS) if f"`{v}`" not in text] == []
