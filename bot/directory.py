@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Mapping
 from uuid import UUID
 
-from pydantic import Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from .config_loader import ConfigError, _read_yaml, _validated, config_dir
 from .core.conditions import Strict
@@ -54,7 +54,13 @@ class DirectoryError(ConfigError):
 
 # A contact's role is checked against its area's profile (directory_problems), which may
 # declare roles of its own; the schema offers the contract's roles for completion.
-ContactRole = Annotated[str, Field(pattern=ROLE_ID_PATTERN), WithJsonSchema({"anyOf": [
+def _role_id(v: str) -> str:
+    if not re.match(ROLE_ID_PATTERN, v):
+        raise ValueError("expected a role id such as 'police' or 'social_care' (lower case, digits, underscores)")
+    return v
+
+
+ContactRole = Annotated[str, AfterValidator(_role_id), WithJsonSchema({"anyOf": [
     {"enum": list(ROLES)}, {"type": "string", "pattern": ROLE_ID_PATTERN, "description": "a role the area declares"}]})]
 # In hours an office-hours contact serves; out of hours an on-call one; `always` serves both.
 SERVES = {False: ("office_hours", "always"), True: ("on_call", "always")}
