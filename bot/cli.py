@@ -46,8 +46,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ConfigError as e:
         return _fail(e.problems)
     try:
-        request = parse_request(_read_request(args.request), set(profiles),
-                                {area: p.role_names() for area, p in profiles.items()})
+        request = parse_request(_read_request(args.request), profiles)
     except RequestInvalid as e:
         return _fail(e.problems)
     plan = make_plan(request, profiles[request.area])

@@ -177,3 +177,13 @@ def test_the_guide_names_every_role_flag_and_concern():
     from bot.core.vocabulary import CONCERNS, FLAGS, ROLES
     text = GUIDE.read_text(encoding="utf-8")
     assert [v for v in (*ROLES, *FLAGS, *CONCERNS) if f"`{v}`" not in text] == []
+
+
+def test_requests_validated_against_the_profiles_accept_each_areas_own_roles(config):
+    from bot.core.request import RequestInvalid, parse_request
+    profiles = load_profiles(config)
+    ok = parse_request(h.request("testshire", "2026-11-25T10:00:00+00:00", referrer="family_support_charity"), profiles)
+    assert ok.referrer == "family_support_charity"
+    with pytest.raises(RequestInvalid) as info:
+        parse_request(h.request("walsall", "2026-11-25T10:00:00+00:00", referrer="family_support_charity"), profiles)
+    assert [p.split(":")[0] for p in info.value.problems] == ["referrer"]

@@ -68,7 +68,10 @@ class RequestInvalid(ValueError):
 def parse_request(data: Any, known_areas: Collection[str],
                   declared_roles: Mapping[str, Collection[str]] | None = None) -> PlanRequest:
     """Validate raw request data (as decoded from JSON); raise RequestInvalid listing every problem.
-    `declared_roles`: area -> the roles its profile adds, valid in requests for that area only."""
+    `known_areas` may be the profiles by area, whose declared `roles` are then valid in requests
+    for that area only; or give them as `declared_roles` (area -> role ids)."""
+    if declared_roles is None and isinstance(known_areas, Mapping):
+        declared_roles = {area: [r.id for r in getattr(p, "roles", ())] for area, p in known_areas.items()}
     if not isinstance(data, dict):
         raise RequestInvalid(["(top level): expected a JSON object with area, decided_at, children..."])
     problems: list[str] = []
