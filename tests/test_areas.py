@@ -77,14 +77,14 @@ def copy_area(config: Path, area: str, new_id: str) -> None:
 def test_a_new_valid_area_keeps_the_suite_green(tmp_path, capsys, area):
     """Copy a profile under a new id into a config folder: check-config passes and every
     invariant holds for it, with no code or test change."""
-    config = tmp_path / "config"
+    config, new_id = tmp_path / "config", f"{area}-copy"
     shutil.copytree(DEFAULT_CONFIG_DIR, config)
-    copy_area(config, area, "testshire")
+    copy_area(config, area, new_id)
     assert main(["--config", str(config), "check-config"]) == 0
-    assert "testshire: ok" in capsys.readouterr().out
-    assert inv.discovered_areas(config) == sorted([*AREAS, "testshire"])
-    profile = load_profiles(config)["testshire"]
-    directory = load_directories({"testshire": profile}, config)["testshire"]
+    assert f"{new_id}: ok" in capsys.readouterr().out
+    assert inv.discovered_areas(config) == sorted([*AREAS, new_id])
+    profile = load_profiles(config)[new_id]
+    directory = load_directories({new_id: profile}, config)[new_id]
     assert inv.citation_problems(profile) == []
     assert inv.quorum_problems(profile, directory) == []
     assert inv.plan_problems(profile, count=40) == []
