@@ -79,11 +79,16 @@ def _readme_section() -> str:
     return text[text.index("## Area profiles"):text.index("## The bot in Teams")]
 
 
-def test_the_readme_lists_every_top_level_section_and_which_are_required():
-    rows = re.findall(r"^\| `([a-z_]+)` \| (yes|no) \|", _readme_section(), re.M)
+def test_the_readme_table_of_sections_is_the_models():
+    """Name, required and description of every top-level section, as the model (and so the
+    editor's hover text) has them; a new section must be added to the README's table."""
     schema = json_schema("profile")
-    assert [name for name, _ in rows] == list(schema["properties"])
-    assert {name for name, req in rows if req == "yes"} == set(schema["required"])
+    expected = [
+        f"| `{name}` | {'yes' if name in schema['required'] else 'no'} | {field['description'].replace('|', chr(92) + '|')} |"
+        for name, field in schema["properties"].items()
+    ]
+    rows = re.findall(r"^\| `[a-z_]+` \| (?:yes|no) \| .* \|$", _readme_section(), re.M)
+    assert rows == expected, "README rows should read:\n" + "\n".join(expected)
 
 
 def test_the_readme_lists_the_timescale_kinds_and_condition_keys_the_model_accepts():

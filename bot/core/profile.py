@@ -353,22 +353,41 @@ def _declared_role_ids(data: Any) -> set[str]:
 class Profile(Strict):
     """One area's protocol. Required: id, name, documents, timescales, quorum, escalation."""
 
-    id: str = Field(pattern=PROFILE_ID_PATTERN)
-    name: str = Field(min_length=1)
-    documents: dict[DocumentKey, Document] = Field(min_length=1)
-    include: tuple[str, ...] = ()
-    roles: tuple[DeclaredRole, ...] = ()
-    calendar: CalendarConfig = CalendarConfig()
-    timescales: Timescales
-    discussion: tuple[DiscussionRule, ...] = ()
-    quorum: Quorum
-    invitees: tuple[InviteeRule, ...] = ()
-    follow_ups: tuple[FollowUpRule, ...] = ()
-    chair: tuple[ChairRule, ...] = ()
-    escalation: Cited
-    out_of_hours: OutOfHours = OutOfHours()
-    preparation: tuple[Preparation, ...] = ()
-    agenda: tuple[AgendaItem, ...] = ()
+    # The descriptions are the README's table of sections (tests/test_schema.py) and the
+    # editor's hover text (config/schema/profile.schema.json).
+    id: str = Field(pattern=PROFILE_ID_PATTERN,
+                    description="the area id, the file's name (`bristol` for `bristol.yaml`)")
+    name: str = Field(min_length=1, description="the area's name for people")
+    documents: dict[DocumentKey, Document] = Field(
+        min_length=1, description="`<file name>: {title: ..., link: ...}`, every document a rule cites")
+    include: tuple[str, ...] = Field((), description="shared fragments under `config/`, e.g. `[shared/top-tips.yaml]`")
+    roles: tuple[DeclaredRole, ...] = Field((), description=(
+        "roles the protocol names beyond the contract's list: `{id, name, fills, source}`; "
+        "`fills` is the quorum role it may stand in for"))
+    calendar: CalendarConfig = Field(CalendarConfig(), description=(
+        'time zone, office hours (quoted `"09:00"`), bank holidays (`holidays` package, GB/ENG), extra `closures`'))
+    timescales: Timescales = Field(description=(
+        "`default` (when no rule matches) and `rules` (`when` + `timescale`, optional `target`): "
+        "the earliest matching deadline wins"))
+    discussion: tuple[DiscussionRule, ...] = Field((), description=(
+        "rules `{format: meeting | meeting_or_calls, when}`: the first matching says whether phone calls "
+        "may replace the meeting"))
+    quorum: Quorum = Field(description=(
+        "`roles` (`role`, `filled_by`) and optional `variants` (`when` + `roles`): a different quorum "
+        "for some discussions"))
+    invitees: tuple[InviteeRule, ...] = Field((), description=(
+        "`role` or `roles_from: referrer | involved_services` (`only`, `except`), "
+        "`level: quorum | must | should`, `when`"))
+    follow_ups: tuple[FollowUpRule, ...] = Field((), description=(
+        "`kind`, `from: meeting | decision`, `timescale`, `when`, `applies_if`, `recipients`, `raises_meeting`"))
+    chair: tuple[ChairRule, ...] = Field((), description="who chairs; the first rule whose `when` holds")
+    escalation: Cited = Field(description="how disagreements are escalated")
+    out_of_hours: OutOfHours = Field(OutOfHours(), description=(
+        "`chair_role` (default `edt`), `min_office_minutes`, `professional_discussion` "
+        "(the fallback, with its `follow_on`)"))
+    preparation: tuple[Preparation, ...] = Field((), description=(
+        "what each agency brings: `applies_to` (roles, or `others`), `items`"))
+    agenda: tuple[AgendaItem, ...] = Field((), description="agenda items with their source")
 
     _calendar: AreaCalendar = PrivateAttr()
 
