@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from .config_loader import ConfigError, config_dir, load_profiles
+from .config_loader import ConfigError, config_dir, load_each_profile, load_profiles
 from .core.plan import make_plan
 from .core.request import RequestInvalid, parse_request
 
@@ -59,15 +59,12 @@ def check_areas(config: Path | None) -> tuple[dict, dict, list[str]]:
     """Profiles and their directories, or the problems of every one (file and path each)."""
     from .directory import DirectoryError, load_directories
 
-    try:
-        profiles = load_profiles(config)
-    except ConfigError as e:
-        return {}, {}, e.problems
+    profiles, problems = load_each_profile(config)
     try:
         directories = load_directories(profiles, config)
     except DirectoryError as e:
-        return profiles, {}, e.problems
-    return profiles, directories, []
+        return profiles, {}, problems + e.problems
+    return profiles, directories, problems
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -125,9 +125,18 @@ def profile_paths(root: Path) -> list[Path]:
 
 def load_profiles(root: Path | None = None) -> dict[str, Profile]:
     """Every profile under root, or ConfigError listing the problems of all of them."""
+    profiles, problems = load_each_profile(root)
+    if problems:
+        raise ConfigError(problems)
+    return profiles
+
+
+def load_each_profile(root: Path | None = None) -> tuple[dict[str, Profile], list[str]]:
+    """The profiles that load, and the problems of those that do not (so a checker can go on
+    to check the valid areas' directories)."""
     root = root or config_dir()
     if not root.is_dir():
-        raise ConfigError([f"{root}: the configuration folder does not exist"])
+        return {}, [f"{root}: the configuration folder does not exist"]
     profiles, problems = {}, []
     for path in profile_paths(root):
         try:
@@ -139,6 +148,4 @@ def load_profiles(root: Path | None = None) -> dict[str, Profile]:
     problems = list(dict.fromkeys(problems))  # a broken shared fragment is reported once
     if not profiles and not problems:
         problems.append(f"{root}: no area profiles (*.yaml) found")
-    if problems:
-        raise ConfigError(problems)
-    return profiles
+    return profiles, problems

@@ -133,3 +133,12 @@ def test_serve_refuses_to_start_on_an_invalid_directory(config, capsys, monkeypa
     assert started == [] and "config/directory/bristol.yaml: no directory" in capsys.readouterr().err
     shutil.copy(DEFAULT_CONFIG_DIR / "directory" / "bristol.yaml", config / "directory" / "bristol.yaml")
     assert main(["--config", str(config), "serve"]) == 0 and started == [True]
+
+
+def test_check_config_reports_the_directories_of_valid_areas_when_another_area_is_broken(config, capsys):
+    edit_text = (config / "bristol.yaml").read_text().replace("level: should", "level: shuold", 1)
+    (config / "bristol.yaml").write_text(edit_text)
+    (config / "directory" / "walsall.yaml").unlink()
+    assert main(["--config", str(config), "check-config"]) == 2
+    files = {line.split(":")[0] for line in capsys.readouterr().err.splitlines()}
+    assert files == {"config/bristol.yaml", "config/directory/walsall.yaml"}
