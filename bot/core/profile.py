@@ -474,10 +474,6 @@ class Profile(Strict):
         """A citation with the document's title in place of its file name."""
         return readable_source(source, self.documents)
 
-    def role_names(self) -> dict[str, str]:
-        """Display names of the roles this profile declares."""
-        return {r.id: r.name for r in self.roles}
-
     def quorum_for(self, facts: Facts) -> _QuorumRoles:
         """The quorum that applies: the first variant whose condition holds, else the usual one."""
         return next((v for v in self.quorum.variants if holds(v.when, facts)), self.quorum)
