@@ -1,5 +1,5 @@
 """Command line: `python -m bot plan REQUEST.json`, `python -m bot check-config`, `python -m bot serve`,
-`python -m bot export MEETING_ID`.
+`python -m bot export MEETING_ID`, `python -m bot new-area ID`, `python -m bot schema [--write]`.
 
 Exit status: 0 success, 2 invalid input or configuration (one line per problem on stderr,
 nothing on stdout), 1 an unexpected failure (reported in one line, never a traceback).
@@ -10,13 +10,14 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .config_loader import ConfigError, config_dir, load_profiles
+from .config_loader import ConfigError, config_dir, load_each_profile, load_profiles
 from .core.plan import make_plan
 from .core.request import RequestInvalid, parse_new_request
 
@@ -62,14 +63,32 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
+def check_areas(config: Path | None) -> tuple[dict, dict, list[str]]:
+    """Profiles and their directories, or the problems of every one (file and path each)."""
+    from .directory import DirectoryError, load_directories
+
+    profiles, problems = load_each_profile(config)
     try:
-        profiles = load_profiles(args.config)
-    except ConfigError as e:
-        return _fail(e.problems)
+        directories = load_directories(profiles, config)
+    except DirectoryError as e:
+        return profiles, {}, problems + e.problems
+    return profiles, directories, problems
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .schema import schema_path, stale_schemas
+
+    profiles, directories, problems = check_areas(args.config)
+    root = args.config or config_dir()
+    if schema_path(root, "profile").is_file():  # a deployment's own config folder may carry no schema
+        problems += [f"{path}: out of date with the profile model; run `python -m bot schema --write`"
+                     for path in stale_schemas(root)]
+    if problems:
+        return _fail(problems)
     for profile in profiles.values():
         rules = len(profile.cited_rules())
-        print(f"{profile.id}: ok ({rules} rules, {len(profile.documents)} documents cited)")
+        print(f"{profile.id}: ok ({rules} rules, {len(profile.documents)} documents cited, "
+              f"{len(directories[profile.id].contacts)} directory contacts)")
     from .adapters.graph.errors import GraphConfigError
     from .adapters.graph.settings import GraphSettings
     try:
@@ -88,6 +107,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import main as serve  # imported lazily: the plan CLI needs no web stack
+
+    if args.config is not None:  # the service reads its settings from the environment
+        os.environ["STRATBOT_CONFIG_DIR"] = str(args.config)
+    _, _, problems = check_areas(args.config)
+    if problems:  # refuse to start on an area the bot could not invite for
+        return _fail(problems)
 
     return serve()
 
@@ -212,6 +237,31 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_area(args: argparse.Namespace) -> int:
+    from .new_area import AreaExists, write_new_area
+
+    root = args.config or config_dir()
+    try:
+        written = write_new_area(root, args.area)
+    except (AreaExists, ValueError) as e:
+        return _fail([str(e)])
+    for path in written:
+        print(f"wrote {path}")
+    print("fill in every TODO (docs/new-area.md), then run `python -m bot check-config`")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import render, write_schemas
+
+    if args.write:
+        for path in write_schemas(args.config or config_dir()):
+            print(f"wrote {path}")
+    else:
+        sys.stdout.write(render(args.kind))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Strategy-meeting bot")
     parser.add_argument("--config", type=Path, default=None,
@@ -220,8 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="print the plan for a request (JSON file, or - for stdin)")
     p.add_argument("request")
     p.set_defaults(func=cmd_plan)
-    c = sub.add_parser("check-config", help="validate every area profile")
+    c = sub.add_parser("check-config", help="validate every area profile and its contact directory")
     c.set_defaults(func=cmd_check_config)
+    n = sub.add_parser("new-area", help="write a commented skeleton profile and directory for a new area")
+    n.add_argument("area", help="the area's id, e.g. somerset (lower case, hyphens)")
+    n.set_defaults(func=cmd_new_area)
+    j = sub.add_parser("schema", help="print a configuration file's JSON Schema, or --write them all under config/schema/")
+    j.add_argument("kind", nargs="?", choices=("profile", "fragment", "directory"), default="profile")
+    j.add_argument("--write", action="store_true", help="regenerate config/schema/*.schema.json from the models")
+    j.set_defaults(func=cmd_schema)
     m = sub.add_parser("migrate", help="apply the database migrations ($DATABASE_URL, default SQLite)")
     m.set_defaults(func=cmd_migrate)
     x = sub.add_parser("export", help="export a meeting's case record ($DATABASE_URL): JSON or CSV")

@@ -7,6 +7,7 @@ their errors name their own file).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,42 @@ def _read_yaml(path: Path, shown: str) -> Any:
         raise ConfigError([f"{shown}: {where}: not valid YAML: {problem}"]) from None
 
 
+PLACEHOLDER = re.compile(r"\bTODO\b")
+
+
+def placeholders(data: Any, path: str = "") -> list[str]:
+    """Paths still holding a skeleton's placeholder (TODO in a key or a text), as written by
+    `python -m bot new-area`."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = f"{path}.{key}" if path else str(key)
+            if PLACEHOLDER.search(str(key)):
+                found.append(here)
+            found += placeholders(value, here)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += placeholders(value, f"{path}[{i}]")
+    elif isinstance(data, str) and PLACEHOLDER.search(data):
+        found.append(path or "(top level)")
+    return found
+
+
 def _validated(model, data: Any, shown: str):
+    unfinished = placeholders(data)
+    if unfinished:
+        raise ConfigError([f"{shown}: {path}: still a placeholder from the skeleton (TODO…): fill it in"
+                           for path in unfinished])
     if not isinstance(data, dict):
         raise ConfigError([f"{shown}: (top level): expected a mapping of settings, found {type(data).__name__}"])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([f"{shown}: {line}" for line in describe_validation_error(exc)]) from None
+        from .schema import MODELS, allowed_keys  # the schema is generated from the models that import this module
+
+        name = next((n for n, m in MODELS.items() if m is model), None)
+        allowed = (lambda loc: allowed_keys(name, loc)) if name else None
+        raise ConfigError([f"{shown}: {line}" for line in describe_validation_error(exc, allowed)]) from None
 
 
 def load_profile(path: Path, root: Path | None = None) -> Profile:
@@ -95,9 +125,18 @@ def profile_paths(root: Path) -> list[Path]:
 
 def load_profiles(root: Path | None = None) -> dict[str, Profile]:
     """Every profile under root, or ConfigError listing the problems of all of them."""
+    profiles, problems = load_each_profile(root)
+    if problems:
+        raise ConfigError(problems)
+    return profiles
+
+
+def load_each_profile(root: Path | None = None) -> tuple[dict[str, Profile], list[str]]:
+    """The profiles that load, and the problems of those that do not (so a checker can go on
+    to check the valid areas' directories)."""
     root = root or config_dir()
     if not root.is_dir():
-        raise ConfigError([f"{root}: the configuration folder does not exist"])
+        return {}, [f"{root}: the configuration folder does not exist"]
     profiles, problems = {}, []
     for path in profile_paths(root):
         try:
@@ -109,6 +148,4 @@ def load_profiles(root: Path | None = None) -> dict[str, Profile]:
     problems = list(dict.fromkeys(problems))  # a broken shared fragment is reported once
     if not profiles and not problems:
         problems.append(f"{root}: no area profiles (*.yaml) found")
-    if problems:
-        raise ConfigError(problems)
-    return profiles
+    return profiles, problems

@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from .config_loader import load_profiles
-from .directory import DirectoryError, load_directory
+from .directory import load_directories
 
 from .keys import ADAPTER, BOT, HEALTH, REMINDERS, SERVICE, SETTINGS, WORKER
 
@@ -34,12 +34,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     speedups.apply()
     settings = app[SETTINGS]
     profiles = load_profiles(settings.config_dir)
-    directories = {}
-    for area in profiles:
-        try:
-            directories[area] = load_directory(area, settings.config_dir)
-        except DirectoryError as e:
-            log.warning("no usable directory for %s: %s", area, "; ".join(e.problems))
+    directories = load_directories(profiles, settings.config_dir)  # DirectoryError: no start on a broken area
     await asyncio.to_thread(migrate.upgrade, settings.database_url)
     repo = Repository.from_url(settings.database_url)
     session = aiohttp.ClientSession()

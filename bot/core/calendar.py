@@ -11,6 +11,7 @@ The exact meaning of each timescale is a contract (shared/spec/plan.md, "Time"):
     next_working_day_start  office opening on the first working day after t's local day
     next_office_opening     the first office opening after t (a meeting at 02:00 on a Wednesday:
                             09:00 that Wednesday); "before the start of the next working day"
+    immediate               t itself: the discussion starts now (an "immediate" strategy discussion)
     as_soon_as_practicable  no fixed deadline (the protocol sets none); `deadline` is None
 
 Office hours are the half-open interval [open, close): 17:00:00 itself is out of hours.
@@ -27,7 +28,7 @@ import holidays
 
 TimescaleKind = Literal[
     "hours", "same_day", "same_working_day", "working_days",
-    "next_working_day_start", "next_office_opening", "as_soon_as_practicable",
+    "next_working_day_start", "next_office_opening", "immediate", "as_soon_as_practicable",
 ]
 COUNTED_KINDS = ("hours", "working_days")
 END_OF_DAY = time(23, 59, 59)
@@ -55,6 +56,7 @@ class Timescale:
             "same_working_day": "the same working day",
             "next_working_day_start": "by the start of the next working day",
             "next_office_opening": "before the next working day starts",
+            "immediate": "immediately",
             "as_soon_as_practicable": "as soon as practicable",
         }[self.kind]
 
@@ -148,6 +150,8 @@ class AreaCalendar:
             if self.is_working_day(today) and lt.time() < self.office_open:
                 return self.at(today, self.office_open)
             return self.at(self.next_working_day(today), self.office_open)
+        if kind == "immediate":
+            return lt
         if kind == "as_soon_as_practicable":
             return None
         raise ValueError(f"unknown timescale kind {kind!r}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .vocabulary import Concern, Education, Flag, Inpatient, Role
+from .vocabulary import AreaRole, Concern, Education, Flag, Inpatient
 
 
 class Strict(BaseModel):
@@ -50,8 +50,8 @@ class Condition(Strict):
     flags_all: frozenset[Flag] | None = None
     children_any: ChildCondition | None = None
     min_children: int | None = Field(default=None, ge=1)
-    referrer_in: frozenset[Role] | None = None
-    involved_any: frozenset[Role] | None = None
+    referrer_in: frozenset[AreaRole] | None = None
+    involved_any: frozenset[AreaRole] | None = None
     out_of_hours: bool | None = None
     meeting_out_of_hours: bool | None = None
     any_of: tuple["Condition", ...] | None = Field(default=None, min_length=1)

@@ -1,8 +1,8 @@
 """The plan engine: request + area profile -> who to invite, by when, and what follows.
 
 Pure and deterministic. The output shape is the contract in shared/spec/plan.md; the
-fields it does not mention (`deadline_out_of_hours`, `chair`, follow-up `applies_if`,
-`counted_from`, `recipients`, `raises_meeting`) are additions the bot uses, documented in the README.
+fields it does not mention (`deadline_out_of_hours`, `chair`, `format_rule`, follow-up
+`applies_if`, `counted_from`, `recipients`, `raises_meeting`) are additions the bot uses, documented in the README.
 """
 from __future__ import annotations
 
@@ -92,6 +92,9 @@ class Plan:
     invitees: tuple[Invitee, ...]
     follow_ups: tuple[FollowUp, ...] | None
     chair: Cited | None
+    meeting_target: datetime | None = None  # the protocol's usual aim within the limit
+    format: str = "meeting"                 # or "meeting_or_calls"
+    format_rule: Cited | None = None
 
     def invitee(self, role: str) -> Invitee | None:
         return next((i for i in self.invitees if i.role == role), None)
@@ -102,12 +105,16 @@ class Plan:
             "decided_at": iso(self.decided_at),
             "out_of_hours": self.out_of_hours,
             "meeting_deadline": iso(self.meeting_deadline),
+            **({"meeting_target": iso(self.meeting_target)} if self.meeting_target is not None else {}),
             "deadline_rule": self.deadline_rule.citation(),
             "deadline_out_of_hours": self.deadline_out_of_hours,
             "matched_rules": [m.to_dict() for m in self.matched_rules],
             "quorum": list(self.quorum),
             "invitees": [i.to_dict() for i in self.invitees],
+            "format": self.format,
         }
+        if self.format_rule is not None:
+            out["format_rule"] = self.format_rule.citation()
         if self.meeting_at is not None:
             out["meeting_at"] = iso(self.meeting_at)
             out["follow_ups"] = [f.to_dict() for f in self.follow_ups or ()]
@@ -148,6 +155,17 @@ def meeting_deadline(profile: Profile, facts: Facts, decided_at: datetime) -> tu
     return matched[0].rule, matched[0].deadline, matched
 
 
+def meeting_target(profile: Profile, matched: list[MatchedRule], decided_at: datetime,
+                   deadline: datetime) -> datetime | None:
+    """The earliest target among the matched rules that set one, never after the deadline."""
+    cal = profile.area_calendar
+    targets = [cal.deadline(m.rule.target, decided_at) for m in matched if m.rule.target is not None]
+    if not targets:
+        return None
+    earliest = min(targets, key=lambda t: t.astimezone(timezone.utc))
+    return earliest if earliest <= deadline else deadline
+
+
 def invitees(profile: Profile, facts: Facts) -> list[Invitee]:
     """Quorum roles first, then every matching invitee rule; a role appears once, at its
     highest level, with every reason that applies. Order: by level, then first mention."""
@@ -160,7 +178,7 @@ def invitees(profile: Profile, facts: Facts) -> list[Invitee]:
         if reason not in invitee.reasons:
             invitee.reasons.append(reason)
 
-    quorum = profile.quorum
+    quorum = profile.quorum_for(facts)
     for q in quorum.roles:
         summary = q.summary or quorum.summary
         add(q.role, "quorum", Reason(quorum.id, summary, q.source or quorum.source))
@@ -210,6 +228,7 @@ def make_plan(request: PlanRequest, profile: Profile, *, routed_out_of_hours: bo
     rule, deadline, matched = meeting_deadline(profile, facts, request.decided_at)
     routed = replace(facts, out_of_hours=True) if routed_out_of_hours else facts
     meeting_at = None if request.meeting_at is None else cal.local(request.meeting_at)
+    discussion = profile.discussion_for(routed)
     return Plan(
         area=profile.id,
         decided_at=cal.local(request.decided_at),
@@ -219,8 +238,11 @@ def make_plan(request: PlanRequest, profile: Profile, *, routed_out_of_hours: bo
         deadline_rule=rule,
         deadline_out_of_hours=not cal.allows_office_hours_meeting_by(deadline),
         matched_rules=tuple(matched),
-        quorum=tuple(q.role for q in profile.quorum.roles),
+        quorum=tuple(q.role for q in profile.quorum_for(routed).roles),
         invitees=tuple(invitees(profile, routed)),
         follow_ups=None if meeting_at is None else tuple(follow_ups(profile, facts, request.decided_at, meeting_at)),
         chair=next((c for c in profile.chair if holds(c.when, routed)), None),
+        meeting_target=meeting_target(profile, matched, request.decided_at, deadline),
+        format=discussion.format if discussion else "meeting",
+        format_rule=discussion,
     )

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 from pydantic import Field, ValidationError, field_validator
 
 from .conditions import ChildFacts, Strict
 from .errors import describe_validation_error
 from .privacy import DEFAULT_CASE_REFERENCE_DESCRIPTION, DEFAULT_CASE_REFERENCE_PATTERN, check_case_reference, screen
+from .vocabulary import AreaRole, Concern, Education, Flag, Inpatient, area_roles
 
 if TYPE_CHECKING:
     from .profile import Profile
-from .vocabulary import Concern, Education, Flag, Inpatient, Role
 
 OFFSET_HINT = "an ISO 8601 date-time with a UTC offset, e.g. 2026-11-25T10:00:00+00:00"
 
@@ -52,8 +52,8 @@ class PlanRequest(Strict):
     children: tuple[Child, ...] = Field(min_length=1)
     concerns: tuple[Concern, ...] = ()
     flags: tuple[Flag, ...] = ()
-    referrer: Role | None = None
-    involved_services: tuple[Role, ...] = ()
+    referrer: AreaRole | None = None  # the contract's roles, and those the area declares
+    involved_services: tuple[AreaRole, ...] = ()
     # Accepted beyond the contract, for the chat flow: never a child's name.
     case_ref: str | None = Field(default=None, max_length=100)
 
@@ -70,16 +70,23 @@ class RequestInvalid(ValueError):
         self.problems = problems
 
 
-def parse_request(data: Any, known_areas: frozenset[str] | set[str]) -> PlanRequest:
-    """Validate raw request data (as decoded from JSON); raise RequestInvalid listing every problem."""
+def parse_request(data: Any, known_areas: Collection[str],
+                  declared_roles: Mapping[str, Collection[str]] | None = None) -> PlanRequest:
+    """Validate raw request data (as decoded from JSON); raise RequestInvalid listing every problem.
+    `known_areas` may be the profiles by area, whose declared `roles` are then valid in requests
+    for that area only; or give them as `declared_roles` (area -> role ids)."""
+    if declared_roles is None and isinstance(known_areas, Mapping):
+        declared_roles = {area: [r.id for r in getattr(p, "roles", ())] for area, p in known_areas.items()}
     if not isinstance(data, dict):
         raise RequestInvalid(["(top level): expected a JSON object with area, decided_at, children..."])
     problems: list[str] = []
     area = data.get("area")
     if isinstance(area, str) and area and area not in known_areas:
         problems.append(f"area: unknown area {area!r}; expected one of {', '.join(sorted(known_areas))}")
+    extra = (declared_roles or {}).get(area, ()) if isinstance(area, str) else ()
     try:
-        request = PlanRequest.model_validate(data)
+        with area_roles(extra):
+            request = PlanRequest.model_validate(data)
     except ValidationError as exc:
         raise RequestInvalid(problems + describe_validation_error(exc)) from None
     if problems:
@@ -124,7 +131,7 @@ def parse_new_request(data: Any, profiles: Mapping[str, "Profile"], today: date)
     RequestInvalid listing every problem."""
     problems = identifier_problems(data, profiles, today)
     try:
-        request = parse_request(data, set(profiles))
+        request = parse_request(data, profiles)
     except RequestInvalid as e:
         raise RequestInvalid(e.problems + problems) from None
     if problems:

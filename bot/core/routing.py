@@ -61,7 +61,9 @@ def route(decided_at: datetime, deadline: datetime, calendar: AreaCalendar, rule
         return Routing(True, f"Decided out of office hours ({uk_time(decided_at)}): the out-of-hours team "
                              "convenes it.", rules.chair_role)
     left = office_time_between(calendar, decided_at, deadline)
-    if left < timedelta(minutes=rules.min_office_minutes):
+    # An `immediate` deadline (the decision itself) leaves no office time by definition: in
+    # office hours the daytime team starts the discussion at once.
+    if deadline > decided_at and left < timedelta(minutes=rules.min_office_minutes):
         minutes = int(left.total_seconds() // 60)
         return Routing(True, f"Only {minutes} minutes of office time are left before the deadline "
                              f"({uk_time(deadline)}): the out-of-hours team convenes it.", rules.chair_role)

@@ -3,7 +3,11 @@
 They are `Literal` types so that pydantic rejects a typo in a request or a profile
 with the list of accepted values, and tuples so that code can iterate them.
 """
-from typing import Literal, get_args
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Annotated, Iterable, Iterator, Literal, get_args
+
+from pydantic import AfterValidator, WithJsonSchema
 
 Role = Literal[
     "social_care", "police", "health", "paediatrician", "hospital_consultant",
@@ -65,3 +69,41 @@ ROLE_NAMES = {
     "edt": "Emergency Duty Team",
 }
 assert set(ROLE_NAMES) == set(ROLES)
+
+
+# --- roles an area adds ------------------------------------------------------------
+# A profile may declare roles of its own (a voluntary-sector agency its protocol names); they
+# are valid in that profile and in requests for that area only. While a profile or a request
+# is validated, `area_roles` holds the extra role ids in force, so that every role field
+# (a profile's quorum, invitees, conditions; a request's referrer and services) checks the
+# same list and reports the error at its own path.
+ROLE_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+_area_roles: ContextVar[frozenset[str]] = ContextVar("area_roles", default=frozenset())
+
+
+@contextmanager
+def area_roles(ids: Iterable[str]) -> Iterator[None]:
+    """Within this block, role fields also accept `ids` (the roles one area declares)."""
+    token = _area_roles.set(frozenset(ids))
+    try:
+        yield
+    finally:
+        _area_roles.reset(token)
+
+
+def _known_role(v: str) -> str:
+    extra = _area_roles.get()
+    if v in ROLES or v in extra:
+        return v
+    expected = ", ".join(repr(r) for r in (*ROLES, *sorted(extra - set(ROLES))))
+    raise ValueError(f"unknown role {v!r}; expected one of {expected}, or a role the area declares under 'roles'")
+
+
+AreaRole = Annotated[
+    str,
+    AfterValidator(_known_role),
+    WithJsonSchema({"anyOf": [
+        {"enum": list(ROLES), "description": "a role of the plan contract (shared/spec/plan.md, Roles)"},
+        {"type": "string", "pattern": ROLE_ID_PATTERN, "description": "a role this profile declares under 'roles'"},
+    ]}),
+]

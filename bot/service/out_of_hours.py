@@ -66,7 +66,7 @@ async def submit(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     if problem:
         return Reply(card=cards.discussion_card(discussion_view(svc, meeting, discussion, data, problem)), replace=True)
     profile = svc.profiles[meeting.area]
-    request = parse_request({**meeting.request, "meeting_at": values["at"].isoformat()}, set(svc.profiles))
+    request = parse_request({**meeting.request, "meeting_at": values["at"].isoformat()}, svc.profiles)
     plan = routed_plan(request, profile, meeting.plan.get("follow_on"))  # the discussion's own follow-ups (the record)
     outcome = Outcome(held=True, recorded_by=actor.aad_object_id or "", recorded_at=now, held_at=values["at"],
                       quorate=False, others_attended=values["with"], decision=values["decision"])
@@ -129,7 +129,7 @@ async def raise_follow_on(svc: ConversationService, parent: MeetingRecord, actor
                 f"{profile.name}: pass the request on by phone or email ({source}).")
     decided_at = follow_on_decided_at(cal, svc.clock())
     request_data = {k: v for k, v in parent.request.items() if k != "meeting_at"}
-    request = parse_request({**request_data, "decided_at": decided_at.isoformat()}, set(svc.profiles))
+    request = parse_request({**request_data, "decided_at": decided_at.isoformat()}, svc.profiles)
     deadline, rule = follow_on_deadline(request, profile, due, due_rule)
     follow_on = {"of": parent.id, "summary": summary, "source": source,
                  "deadline": iso(cal.local(deadline)), "deadline_rule": rule}

@@ -99,7 +99,7 @@ async def set_time(svc: ConversationService, actor: Actor, data: dict) -> Reply:
         when = datetime.fromisoformat(when_text) if when_text else rec.meeting_at
         if when is None:
             raise Refused("Enter the meeting date (YYYY-MM-DD) and time (HH:MM), UK time; nothing was changed.")
-        request = parse_request({**rec.request, "meeting_at": when.isoformat()}, set(svc.profiles))
+        request = parse_request({**rec.request, "meeting_at": when.isoformat()}, svc.profiles)
         plan = routed_plan(request, profile, rec.plan.get("follow_on"))
         after, events = m.set_time(request.meeting_at, join_url, svc.clock(), actor.name or rec.chair_name)
         if request.meeting_at > rec.deadline:
