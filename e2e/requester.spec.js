@@ -20,12 +20,23 @@
 //    other: police and social care by Action.Execute (POST /_conversation/v1/invoke), health by
 //    the cards' Action.Submit fallback (POST /_conversation/v1/submit). After each answer it
 //    waits for the chair's status card in the browser, updated in place by the bot, to count
-//    it; at the end the card must say "Quorate" and the bot must tell the chair so.
-// Screenshots of every step go to docs/screenshots/ (E2E_SCREENSHOT_DIR to change).
+//    it; at the end the card must say "Quorate" and the bot must tell the chair so. Send turns
+//    the plan card itself into the status card: the chat holds exactly one status card per
+//    meeting (counted in the DOM: the cards with the case reference and a Refresh button).
+// 4. After sending, from the status card: "Change the time or link" opens a form as a message
+//    of its own; the chair sets a time in the past hour (a half hour the picker offers) and a
+//    Teams link, and the status card shows both. "Record the outcome" opens the outcome form;
+//    while the chair is filling it, the invitee beyond the quorum (education, "should")
+//    declines through the Playground's API; the status card shows the decline, the form keeps
+//    everything typed, and saving it records the meeting as held.
+// 5. A second meeting is requested, sent and cancelled from its status card with a reason;
+//    the police then press Accept on its invitation and are told, politely, that it was
+//    cancelled, when and by whom, and that nothing was changed.
+// Screenshots of every step go to docs/screenshots/ (E2E_SCREENSHOT_DIR to change): 01 to 15.
 //
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium), E2E_BOT_DIR (the checkout whose bot
 // runs; default the repository), E2E_PYTHON (default <bot dir>/.venv/bin/python),
-// E2E_TIMEOUT_SECONDS (whole run, default 210), E2E_KEEP_TMP=1 (keep the temporary directory),
+// E2E_TIMEOUT_SECONDS (whole run, default 330), E2E_KEEP_TMP=1 (keep the temporary directory),
 // E2E_CONCURRENT_ANSWERS=1 (the last two agencies answer at the same moment).
 
 const assert = require('node:assert/strict');
@@ -42,10 +53,15 @@ const BOT_DIR = path.resolve(process.env.E2E_BOT_DIR || REPO);
 const PYTHON = process.env.E2E_PYTHON || path.join(BOT_DIR, '.venv', 'bin', 'python');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = path.resolve(process.env.E2E_SCREENSHOT_DIR || path.join(REPO, 'docs', 'screenshots'));
-const TOTAL_TIMEOUT = Number(process.env.E2E_TIMEOUT_SECONDS || 210) * 1000;
+const TOTAL_TIMEOUT = Number(process.env.E2E_TIMEOUT_SECONDS || 330) * 1000;
 const UI_TIMEOUT = 60_000; // one step in the browser (2 shared cores: be generous)
-const CASE_REF = `CS-E2E-${String(Date.now()).slice(-6)}`;
+const CASE_NUMBER = Date.now() % 1_000_000;
+const CASE_REF = `CS-E2E-${String(CASE_NUMBER).padStart(6, '0')}`;
+const CASE_REF_CANCELLED = `CS-E2E-${String((CASE_NUMBER + 1) % 1_000_000).padStart(6, '0')}`; // the second meeting
 const NAME_AS_REF = 'Jayden Smith'; // a child's name typed as the case reference: the form refuses it
+const JOIN_URL = 'https://teams.microsoft.com/l/meetup-join/19%3ameeting_E2E%40thread.v2/0';
+const LATE_DECLINE_REASON = 'Staff training day; the designated safeguarding lead will send a report';
+const CANCEL_REASON = 'The family moved out of the area; the receiving authority holds the strategy discussion';
 const AREA = 'bristol';
 const AREA_NAME = 'Bristol';
 const DECIDED_TIME = { form: '11:00 AM', hour: 11 };
@@ -86,6 +102,7 @@ function freePort() {
   });
 }
 
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(what, fn, timeout = 60_000, every = 250) {
@@ -157,9 +174,37 @@ function ukDate(daysBack) {
   return { iso: day.toISOString().slice(0, 10), y: day.getUTCFullYear(), m: day.getUTCMonth(), d: day.getUTCDate() };
 }
 
-/** The latest day, today or before, whose 11:00 the bot's own calendar calls office hours. */
-async function latestWorkingDay() {
-  for (let back = 0; back < 15; back++) {
+/** UK calendar date and clock of an instant. */
+function ukParts(ms) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
+  return { y: Number(parts.year), m: Number(parts.month) - 1, d: Number(parts.day), hour: Number(parts.hour),
+    minute: Number(parts.minute), iso: `${parts.year}-${parts.month}-${parts.day}` };
+}
+
+/**
+ * The meeting's time, set after sending: the latest half hour at least a minute ago (the
+ * time picker offers half hours; UK offsets are whole hours), so within the past hour and
+ * the outcome can be recorded as held. `form` is how the picker names it ("1:30 PM").
+ */
+function meetingSlot() {
+  const ms = Math.floor((Date.now() - 60_000) / 1_800_000) * 1_800_000;
+  const t = ukParts(ms);
+  const mm = String(t.minute).padStart(2, '0');
+  return { ...t, ms, hhmm: `${String(t.hour).padStart(2, '0')}:${mm}`,
+    form: `${t.hour % 12 || 12}:${mm} ${t.hour < 12 ? 'AM' : 'PM'}` };
+}
+
+/**
+ * The latest day, today or before, whose 11:00 the bot's own calendar calls office hours and
+ * comes before the meeting's time (a meeting cannot be before its decision).
+ */
+async function latestWorkingDay(slot) {
+  const today = ukDate(0);
+  const first = slot.iso === today.iso && slot.hour * 60 + slot.minute > DECIDED_TIME.hour * 60 ? 0 : 1;
+  for (let back = first; back < 15; back++) {
     const day = ukDate(back);
     const request = {
       area: AREA, decided_at: `${day.iso}T${String(DECIDED_TIME.hour).padStart(2, '0')}:00:00+00:00`,
@@ -198,7 +243,8 @@ async function main() {
   for (const f of fs.readdirSync(SHOTS)) if (/^\d\d-.*\.png$/.test(f)) fs.rmSync(path.join(SHOTS, f));
   log(`temporary directory ${tmp}; screenshots to ${SHOTS}`);
 
-  const decided = await step('pick the decision date (latest working day, 11:00 UK time)', latestWorkingDay);
+  const slot = meetingSlot();
+  const decided = await step('pick the decision date (latest working day, 11:00 UK time)', () => latestWorkingDay(slot));
   log(`decided ${decided.iso} 11:00; the bot's deadline is ${decided.plan.meeting_deadline}`);
   const quorum = decided.plan.quorum;
   assert.deepEqual([...quorum].sort(), ['health', 'police', 'social_care'], 'Bristol quorum');
@@ -237,7 +283,9 @@ async function main() {
     await waitFor('the Playground to answer', async () => (await fetch(`${entry.url}/_debug/ping`)).ok, 30_000);
     return entry;
   });
-  const users = (await pg.playgroundConfig(playground.url)).users;
+  const playgroundTenant = await pg.playgroundConfig(playground.url);
+  const { users } = playgroundTenant;
+  const chairName = playgroundTenant.currentUser.name; // who the bot names as having cancelled
 
   const { chromium } = require('playwright-core');
   const context = browserContext = await step('launch headless Chromium', () => chromium.launchPersistentContext(
@@ -268,6 +316,52 @@ async function main() {
       log(`screenshot ${name}`);
     };
 
+    // A card in the chat, and the chair's status cards of a meeting: cards with its case
+    // reference and a Refresh button (only the status card has one).
+    const cardsWith = (text) => page.locator('.ac-adaptiveCard').filter({ hasText: text });
+    const statusCards = (caseRef) => cardsWith(caseRef).filter({ has: page.getByRole('button', { name: 'Refresh', exact: true }) });
+    const assertOneStatusCard = async (caseRef) => {
+      const count = await statusCards(caseRef).count();
+      assert.equal(count, 1, `the chair's chat holds ${count} status cards for ${caseRef}, not one`);
+    };
+
+    // The Fluent date picker of an Adaptive Card's Input.Date: open it, go to the month, press the day.
+    const chooseDate = async (input, day) => {
+      await input.click();
+      const calendar = page.getByRole('dialog', { name: 'Calendar' });
+      const wanted = `${MONTHS[day.m]} ${day.y}`;
+      for (let i = 0; i < 3; i++) {
+        const shown = await calendar.getByRole('button', { name: /^[A-Z][a-z]+ \d{4}$/ }).first().innerText();
+        if (shown.trim() === wanted) break;
+        const [month, year] = shown.trim().split(' ');
+        const later = Number(year) * 12 + MONTHS.indexOf(month) > day.y * 12 + day.m;
+        await calendar.locator(`button[title^="${later ? 'Previous' : 'Next'} month"]`).click();
+      }
+      await calendar.getByRole('button', { name: `${day.d}, ${MONTHS[day.m]}, ${day.y}`, exact: true }).click();
+      await calendar.waitFor({ state: 'hidden' });
+      assert.equal(await input.inputValue(), `${MONTHS[day.m]} ${day.d}, ${day.y}`);
+    };
+    const chooseTime = async (input, label) => {
+      await input.click();
+      await page.getByRole('option', { name: label, exact: true }).click();
+    };
+
+    // The request form (the newest one in the chat): Bristol, one child of 6 at school,
+    // physical abuse, decided at 11:00 on the latest working day.
+    const fillRequestForm = async (caseRef) => {
+      const form = page.locator('.ac-adaptiveCard').filter({ has: page.getByPlaceholder('Choose the area') }).last();
+      await form.getByPlaceholder('Choose the area').click();
+      await page.getByRole('option', { name: AREA_NAME, exact: true }).click();
+      await form.getByPlaceholder('e.g. CS-0012345 (no names)').fill(caseRef);
+      await form.getByPlaceholder('Blank if unknown').first().fill('6');
+      await form.getByRole('combobox', { name: /Education setting/ }).first().click();
+      await page.getByRole('option', { name: 'School', exact: true }).click();
+      await form.getByRole('checkbox', { name: /Physical abuse/ }).check();
+      // Decision date and time: the form's first date and time pickers.
+      await chooseDate(form.getByPlaceholder('Select a date...').first(), decided);
+      await chooseTime(form.getByPlaceholder('Select a time...').first(), DECIDED_TIME.form);
+    };
+
     await step('open the Playground', async () => {
       await page.goto(playground.url, { waitUntil: 'load' });
       await page.locator('[contenteditable="true"][role="textbox"]').waitFor();
@@ -285,29 +379,7 @@ async function main() {
     });
 
     await step('fill the request form', async () => {
-      await page.getByPlaceholder('Choose the area').last().click();
-      await page.getByRole('option', { name: AREA_NAME, exact: true }).click();
-      await page.getByPlaceholder('e.g. CS-0012345 (no names)').last().fill(NAME_AS_REF);  // refused below
-      await page.getByPlaceholder('Blank if unknown').first().fill('6');
-      await page.getByRole('combobox', { name: /Education setting/ }).first().click();
-      await page.getByRole('option', { name: 'School', exact: true }).click();
-      await page.getByRole('checkbox', { name: /Physical abuse/ }).last().check();
-      // Decision date: the first date picker (Fluent calendar), then the first time picker.
-      await page.getByPlaceholder('Select a date...').first().click();
-      const calendar = page.getByRole('dialog', { name: 'Calendar' });
-      const wanted = `${MONTHS[decided.m]} ${decided.y}`;
-      for (let i = 0; i < 3; i++) {
-        const shown = await calendar.getByRole('button', { name: /^[A-Z][a-z]+ \d{4}$/ }).first().innerText();
-        if (shown.trim() === wanted) break;
-        const [month, year] = shown.trim().split(' ');
-        const later = Number(year) * 12 + MONTHS.indexOf(month) > decided.y * 12 + decided.m;
-        await calendar.locator(`button[title^="${later ? 'Previous' : 'Next'} month"]`).click();
-      }
-      await calendar.getByRole('button', { name: `${decided.d}, ${MONTHS[decided.m]}, ${decided.y}`, exact: true }).click();
-      await page.getByPlaceholder('Select a time...').first().click();
-      await page.getByRole('option', { name: DECIDED_TIME.form, exact: true }).click();
-      assert.equal(await page.getByPlaceholder('Select a date...').first().inputValue(),
-        `${MONTHS[decided.m]} ${decided.d}, ${decided.y}`);
+      await fillRequestForm(NAME_AS_REF); // refused below, then corrected
       await shot('03-request-form-filled.png', page.getByText('Request a strategy meeting', { exact: true }).last());
       await shot('04-request-form-decision-time.png', page.getByRole('button', { name: 'Work out the plan' }).last(), 'bottom');
     });
@@ -339,6 +411,7 @@ async function main() {
       await page.getByRole('button', { name: 'Send invitations' }).last().click();
       await page.getByText('0 of 3 quorum roles filled').last().waitFor();
       await page.getByText('Not yet quorate', { exact: true }).last().waitFor();
+      await assertOneStatusCard(CASE_REF);
       await shot('06-invitations-sent.png', page.getByText('Not yet quorate', { exact: true }).last());
     });
 
@@ -415,6 +488,127 @@ async function main() {
       const notice = page.getByText('The meeting is quorate', { exact: true }).last();
       await notice.waitFor({ timeout: 60_000 });
       await shot('09-quorate-notice.png', notice);
+      await assertOneStatusCard(CASE_REF); // Send turned the plan card into it: no second card
+    });
+
+    // --- after sending: the time and link, the outcome, and a cancelled meeting -------------
+    const status = statusCards(CASE_REF);
+    await step(`the chair sets the time (${slot.iso} ${slot.hhmm}, in the past hour) and the Teams link`, async () => {
+      await status.getByRole('button', { name: 'Change the time or link', exact: true }).click();
+      // The form opens as a message of its own below the status card.
+      const form = cardsWith('Meeting time and Teams link').filter({ hasText: CASE_REF }).last();
+      await form.waitFor();
+      await chooseDate(form.getByPlaceholder('Select a date...'), slot);
+      await chooseTime(form.getByPlaceholder('Select a time...'), slot.form);
+      await form.getByRole('textbox', { name: /Teams meeting link/ }).fill(JOIN_URL);
+      await shot('10-time-form.png', form, 'bottom');
+      await form.getByRole('button', { name: 'Save the time and link', exact: true }).click();
+      // The form shows the chair what was saved; the status card shows the time and the link.
+      const saved = cardsWith('Time and link saved').last();
+      await saved.getByText(/invitee\(s\) told in Teams/).waitFor();
+      const when = new RegExp(`^[A-Z][a-z]+day ${slot.d} ${MONTHS[slot.m]} ${slot.y}, ${slot.hhmm} \\(UK time\\)$`);
+      await status.getByText(when).waitFor();
+      const link = status.getByRole('link', { name: 'Join the Teams meeting', exact: true });
+      await link.waitFor();
+      assert.equal(await link.getAttribute('href'), JOIN_URL);
+      await assertOneStatusCard(CASE_REF);
+      await shot('11-time-and-link-set.png', status);
+    });
+
+    const other = decided.plan.invitees.find((i) => i.level !== 'quorum');
+    assert.ok(other, 'the plan invites someone beyond the quorum');
+    const otherInvitation = invitations.find((inv) => inv.user.name.includes(`(${other.role.replace(/_/g, ' ')})`));
+    assert.ok(otherInvitation, `an invitation to the ${other.role} contact (${other.level})`);
+    await step(`the chair records the outcome while ${otherInvitation.user.name} (${other.level}) declines`, async () => {
+      await status.getByRole('button', { name: 'Record the outcome', exact: true }).click();
+      const form = cardsWith('Outcome of the strategy meeting').filter({ hasText: CASE_REF }).last();
+      await form.waitFor();
+      const held = form.getByRole('radio', { name: 'Yes', exact: true }).nth(0);
+      const quorate = form.getByRole('radio', { name: 'Yes', exact: true }).nth(1);
+      const decision = form.getByRole('radio', { name: /^Joint section 47 enquiry/ });
+      const othersAttended = form.getByRole('textbox', { name: /Anyone else who attended/ });
+      const minutesTo = form.getByRole('textbox', { name: /Minutes circulated to/ });
+      await held.check();
+      await quorate.check();
+      const attended = QUORUM_ROLES.map((role) => form.getByRole('checkbox', { name: new RegExp(`${forRole(role).user.name.replace(/ \(.*\)$/, '')}$`) }));
+      for (const box of attended) await box.check();
+      await othersAttended.fill('Team manager, children\'s social care');
+      await decision.check();
+      await minutesTo.fill('Police\nHealth\nChildren\'s social care');
+
+      // Another answer arrives while the form is open: the status card changes, the form not.
+      const answer = await pg.invokeAsUser(playground.url, {
+        userId: otherInvitation.userId, conversationId: otherInvitation.conversationId, replyToId: otherInvitation.messageId,
+        verb: 'invite_decline', data: { invitation_id: otherInvitation.invitationId, decline_reason: LATE_DECLINE_REASON },
+      });
+      assert.match(pg.cardText(answer && answer.value).join(' '), /You declined/, JSON.stringify(answer).slice(0, 300));
+      await status.getByText(`Declined: ${LATE_DECLINE_REASON}`, { exact: true }).waitFor();
+      assert.ok(await held.isChecked() && await quorate.isChecked() && await decision.isChecked(), 'the choices made');
+      for (const box of attended) assert.ok(await box.isChecked(), 'who attended');
+      assert.equal(await othersAttended.inputValue(), 'Team manager, children\'s social care');
+      assert.equal(await minutesTo.inputValue(), 'Police\nHealth\nChildren\'s social care');
+      await shot('12-outcome-form-while-an-answer-arrives.png', form, 'bottom');
+
+      await form.getByRole('button', { name: 'Save the outcome', exact: true }).click();
+      const recorded = cardsWith('Outcome recorded').last();
+      await recorded.getByText(/^Recorded: Joint section 47 enquiry/).waitFor();
+      await status.getByText('Held', { exact: true }).waitFor();
+      await status.getByText(/^Held on .* by /).waitFor();
+      await assertOneStatusCard(CASE_REF);
+      await shot('13-outcome-recorded.png', status);
+    });
+
+    await step('a second meeting: request, plan and send', async () => {
+      await page.locator('[contenteditable="true"][role="textbox"]').click();
+      await page.keyboard.type('new');
+      await page.keyboard.press('Enter');
+      await waitFor('a new request form', async () => (await page.getByPlaceholder('Choose the area').count()) > 0, UI_TIMEOUT);
+      await fillRequestForm(CASE_REF_CANCELLED);
+      await page.getByRole('button', { name: 'Work out the plan' }).last().click();
+      await page.getByText(CASE_REF_CANCELLED, { exact: true }).last().waitFor();
+      await page.getByRole('button', { name: 'Send invitations' }).last().click();
+      await statusCards(CASE_REF_CANCELLED).getByText('0 of 3 quorum roles filled').waitFor();
+      await assertOneStatusCard(CASE_REF_CANCELLED);
+      await assertOneStatusCard(CASE_REF);
+    });
+
+    const second = await step('the bot delivers the second meeting\'s invitations', () => waitFor(
+      `${QUORUM_ROLES.length} invitations for ${CASE_REF_CANCELLED}`, () => {
+        const all = pg.invitationsFrom(pg.readRecording(recording)).filter((inv) => inv.text.includes(CASE_REF_CANCELLED));
+        const police = all.find((inv) => inv.userId === forRole('police').userId);
+        return all.length >= QUORUM_ROLES.length && police && { all, police };
+      }, 60_000));
+
+    await step('the chair cancels the second meeting from its status card, with a reason', async () => {
+      const card = statusCards(CASE_REF_CANCELLED);
+      await card.getByRole('button', { name: 'Cancel the meeting', exact: true }).click();
+      const form = cardsWith('Cancel the strategy meeting').filter({ hasText: CASE_REF_CANCELLED }).last();
+      await form.waitFor();
+      await form.getByRole('textbox', { name: /Why is it cancelled/ }).fill(CANCEL_REASON);
+      await shot('14-cancel-form.png', form, 'bottom');
+      await form.getByRole('button', { name: 'Cancel the meeting', exact: true }).click();
+      await cardsWith('Meeting cancelled').last().getByText(/^Cancelled\. \d+ invitee\(s\) told in Teams/).waitFor();
+      await card.getByText('Cancelled', { exact: true }).waitFor();
+      await card.getByText(new RegExp(`^Cancelled on .* by ${escapeRegExp(chairName)}\\.$`)).waitFor();
+      await assertOneStatusCard(CASE_REF_CANCELLED);
+      await shot('15-cancelled.png', card);
+    });
+
+    await step('the police accept the cancelled meeting\'s invitation late: refused politely, nothing changed', async () => {
+      const inv = second.police;
+      const answer = await pg.invokeAsUser(playground.url, {
+        userId: inv.userId, conversationId: inv.conversationId, replyToId: inv.messageId,
+        verb: 'invite_accept', data: { invitation_id: inv.invitationId },
+      });
+      log(`  the bot answered ${forRole('police').user.name}: ${JSON.stringify(answer && answer.value)}`);
+      assert.equal(answer && answer.type, 'application/vnd.microsoft.activity.message', JSON.stringify(answer).slice(0, 300));
+      assert.match(answer.value, new RegExp(`^This meeting was cancelled on [A-Z][a-z]{2} \\d{1,2} [A-Z][a-z]{2} `
+        + `at \\d\\d:\\d\\d by ${escapeRegExp(chairName)}; nothing was changed\\.$`));
+      const card = statusCards(CASE_REF_CANCELLED);
+      await card.getByRole('button', { name: 'Refresh', exact: true }).click();
+      await card.getByText('0 of 3 quorum roles filled', { exact: true }).waitFor();
+      await assertOneStatusCard(CASE_REF_CANCELLED);
+      await assertOneStatusCard(CASE_REF);
     });
   } catch (e) {
     await saveFailure();
