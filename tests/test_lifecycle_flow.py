@@ -201,3 +201,52 @@ async def test_a_request_withdrawn_before_sending_sends_nothing(teams):
     repo = app[SERVICE].repo
     assert repo.list_invitations(meeting_id) == [] and repo.get_meeting(meeting_id).state == "withdrawn"
     assert all(r.state != "pending" for r in repo.list_reminders(meeting_id))
+
+
+def fact(card: dict, title: str) -> str | None:
+    """The value of the fact titled `title` in a card's FactSets (None if there is none)."""
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "FactSet":
+                found.extend(f["value"] for f in node.get("facts") or () if f.get("title") == title)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(card)
+    return found[0] if found else None
+
+
+async def test_the_status_card_names_the_next_follow_up_and_when_it_is_due_not_when_it_is_reminded(teams):
+    # Seen in Agents Playground: "Next follow-up: Coming up: minutes due by Tuesday 8 December,
+    # 17:00: due Friday 4 December, 09:00" (the advance reminder's title and when it is sent).
+    t, app = teams
+    chair = chair_of(t)
+    meeting_id, _, _ = await _sent_invitations(t, chair, ("police",))
+    repo, service = app[SERVICE].repo, app[SERVICE]
+    past = (service.clock() - timedelta(hours=1)).astimezone(UK)
+    await t.press(chair, "time_submit", {"meeting_id": meeting_id, "meeting_date": f"{past:%Y-%m-%d}",
+                                         "meeting_time": f"{past:%H:%M}"})
+    card = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    value = fact(card, "Next follow-up")
+    assert value and "Coming up" not in value, value
+    what, when = value.split(": due ")
+    due = {fu["kind"]: fu["due"] for fu in repo.get_meeting(meeting_id).plan["follow_ups"] if fu.get("due")}
+    named = [kind for kind in due if kind.replace("_", " ").removesuffix(" due").capitalize() == what]
+    assert named and when == uk_time(datetime.fromisoformat(due[named[0]])), (value, due)
+
+
+async def test_without_graph_the_chair_is_told_where_to_paste_the_link_after_sending(teams):
+    # Seen in Agents Playground: after Send the bot said to paste the link "on the plan card",
+    # which had just become the status card (the link is set with "Change the time or link").
+    t, _ = teams
+    chair = chair_of(t)
+    meeting_id, message = await requested(t, chair)
+    await press_on(t, chair, "plan_send", {"meeting_id": meeting_id}, message)
+    await until(lambda: any("Microsoft Graph" in m for m in t.texts_to(chair.conversation)))
+    note = next(m for m in t.texts_to(chair.conversation) if "Microsoft Graph" in m)
+    assert "'Change the time or link' on the status card" in note and "plan card" not in note, note

@@ -30,7 +30,13 @@ def status_view(svc: ConversationService, meeting: MeetingRecord, invitations: l
                                        name=f"{meeting.chair_name} (chair)"))
     m = aggregate(meeting)
     planned = svc.planned_reminders(meeting, invitations) if meeting.state not in ("cancelled", "withdrawn", "closed") else []
-    follow_ups = sorted((p for p in planned if p.follow_up), key=lambda p: p.due_at)
+    # A follow-up is reminded ahead ("Coming up: ...") and when due: the latest reminder of
+    # each kind is its due time, which is what the card shows.
+    due: dict[str, datetime] = {}
+    for p in planned:
+        if p.follow_up:
+            due[p.follow_up] = max(p.due_at, due.get(p.follow_up, p.due_at))
+    next_follow_up = min(due.items(), key=lambda kv: kv[1], default=None)
     return cards.StatusView(
         meeting_id=meeting.id, case_ref=meeting.case_ref or "", area_name=profile.name,
         quorum=meeting.plan["quorum"], answers=answers, escalation=profile.escalation,
@@ -38,13 +44,18 @@ def status_view(svc: ConversationService, meeting: MeetingRecord, invitations: l
         fallback=svc.fallback_of(meeting),
         state=meeting.state, state_note=_state_note(m), deadline=meeting.deadline, now=svc.clock(),
         join_url=meeting.join_url,
-        next_follow_up=(follow_ups[0].title, follow_ups[0].due_at) if follow_ups else None,
+        next_follow_up=(_follow_up_name(next_follow_up[0]), next_follow_up[1]) if next_follow_up else None,
         can=frozenset(c.value for c in Command if m.allows(c)),
     )
 
 
 _STATE_NOTES = {"cancelled": "Cancelled", "withdrawn": "Withdrawn", "closed": "Closed",
                 "held": "Recorded as held", "not_held": "Recorded as not held"}
+
+
+def _follow_up_name(kind: str) -> str:
+    """'minutes_due' -> 'Minutes', 'child_seen' -> 'Child seen' (the card adds ': due <when>')."""
+    return kind.replace("_", " ").removesuffix(" due").capitalize()
 
 
 def _state_note(m: Meeting) -> str:
