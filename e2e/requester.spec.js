@@ -547,13 +547,13 @@ async function main() {
       for (const box of attended) assert.ok(await box.isChecked(), 'who attended');
       assert.equal(await othersAttended.inputValue(), 'Team manager, children\'s social care');
       assert.equal(await minutesTo.inputValue(), 'Police\nHealth\nChildren\'s social care');
-      await shot('12-outcome-form-while-an-answer-arrives.png', form, 'bottom');
+      await shot('12-outcome-form-while-an-answer-arrives.png', form);
 
       await form.getByRole('button', { name: 'Save the outcome', exact: true }).click();
       const recorded = cardsWith('Outcome recorded').last();
       await recorded.getByText(/^Recorded: Joint section 47 enquiry/).waitFor();
       await status.getByText('Held', { exact: true }).waitFor();
-      await status.getByText(/^Held on .* by /).waitFor();
+      await status.getByText(/^Recorded as held on .* by /).waitFor();
       await assertOneStatusCard(CASE_REF);
       await shot('13-outcome-recorded.png', status);
     });
@@ -642,7 +642,7 @@ async function finish(code, error) {
   await stopAll();
   if (tmp && code === 0 && !process.env.E2E_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
   else if (tmp) console.error(`temporary files kept in ${tmp}`);
-  log(code === 0 ? `PASSED: the requester's path, end to end, in ${((Date.now() - started) / 1000).toFixed(1)}s`
+  log(code === 0 ? `PASSED: the chair's journey, end to end, in ${((Date.now() - started) / 1000).toFixed(1)}s`
     : 'FAILED');
   process.exit(code);
 }
