@@ -505,7 +505,7 @@ async function main() {
       await form.getByRole('button', { name: 'Save the time and link', exact: true }).click();
       // The form shows the chair what was saved; the status card shows the time and the link.
       const saved = cardsWith('Time and link saved').last();
-      await saved.getByText(/invitee\(s\) told in Teams/).waitFor();
+      await saved.getByText(/^The meeting is now /).waitFor();
       const when = new RegExp(`^[A-Z][a-z]+day ${slot.d} ${MONTHS[slot.m]} ${slot.y}, ${slot.hhmm} \\(UK time\\)$`);
       await status.getByText(when).waitFor();
       const link = status.getByRole('link', { name: 'Join the Teams meeting', exact: true });
