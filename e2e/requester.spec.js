@@ -29,10 +29,14 @@
 //    while the chair is filling it, the invitee beyond the quorum (education, "should")
 //    declines through the Playground's API; the status card shows the decline, the form keeps
 //    everything typed, and saving it records the meeting as held.
-// 5. A second meeting is requested, sent and cancelled from its status card with a reason;
+// 5. A second meeting is requested, sent and cancelled from its status card with a reason.
+//    A time form opened before cancelling and saved after it is refused in words on the card;
 //    the police then press Accept on its invitation and are told, politely, that it was
 //    cancelled, when and by whom, and that nothing was changed.
-// Screenshots of every step go to docs/screenshots/ (E2E_SCREENSHOT_DIR to change): 01 to 15.
+// Screenshots of every step go to docs/screenshots/ (E2E_SCREENSHOT_DIR to change): 01 to 16.
+// Agents Playground clears what is typed in every card of the chat whenever a message is
+// added to it (a card replaced or updated in place keeps its inputs), so each form is filled
+// after the last message expected before it is pressed.
 //
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium), E2E_BOT_DIR (the checkout whose bot
 // runs; default the repository), E2E_PYTHON (default <bot dir>/.venv/bin/python),
@@ -187,7 +191,10 @@ function ukParts(ms) {
 /**
  * The meeting's time, set after sending: the latest half hour at least a minute ago (the
  * time picker offers half hours; UK offsets are whole hours), so within the past hour and
- * the outcome can be recorded as held. `form` is how the picker names it ("1:30 PM").
+ * the outcome can be recorded as held. Not more than 31 minutes back: the bot asks the chair
+ * for the outcome an hour after the start, and that message, arriving while the outcome form
+ * is being filled, would clear the form in the Playground. `form` is how the picker names it
+ * ("1:30 PM").
  */
 function meetingSlot() {
   const ms = Math.floor((Date.now() - 60_000) / 1_800_000) * 1_800_000;
@@ -579,8 +586,13 @@ async function main() {
         return all.length >= QUORUM_ROLES.length && police && { all, police };
       }, 60_000));
 
+    const staleTimeForm = cardsWith('Meeting time and Teams link').filter({ hasText: CASE_REF_CANCELLED }).last();
     await step('the chair cancels the second meeting from its status card, with a reason', async () => {
       const card = statusCards(CASE_REF_CANCELLED);
+      // A time form opened before cancelling and used after it (below). (Not filled yet: the
+      // Playground clears what is typed in every card whenever a message is added to the chat.)
+      await card.getByRole('button', { name: 'Change the time or link', exact: true }).click();
+      await staleTimeForm.waitFor();
       await card.getByRole('button', { name: 'Cancel the meeting', exact: true }).click();
       const form = cardsWith('Cancel the strategy meeting').filter({ hasText: CASE_REF_CANCELLED }).last();
       await form.waitFor();
@@ -592,6 +604,17 @@ async function main() {
       await card.getByText(new RegExp(`^Cancelled on .* by ${escapeRegExp(chairName)}\\.$`)).waitFor();
       await assertOneStatusCard(CASE_REF_CANCELLED);
       await shot('15-cancelled.png', card);
+    });
+
+    await step('the chair saves the time form opened before cancelling: refused, in words', async () => {
+      await chooseDate(staleTimeForm.getByPlaceholder('Select a date...'), slot);
+      await chooseTime(staleTimeForm.getByPlaceholder('Select a time...'), slot.form);
+      await staleTimeForm.getByRole('button', { name: 'Save the time and link', exact: true }).click();
+      const refusal = page.getByText(new RegExp(`^This meeting was cancelled on .* by ${escapeRegExp(chairName)}; `
+        + 'nothing was changed\\.$')).last();
+      await refusal.waitFor();
+      await statusCards(CASE_REF_CANCELLED).getByText('Time to be confirmed', { exact: true }).waitFor();
+      await shot('16-late-change-refused.png', refusal, 'bottom');
     });
 
     await step('the police accept the cancelled meeting\'s invitation late: refused politely, nothing changed', async () => {

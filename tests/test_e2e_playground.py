@@ -67,4 +67,4 @@ def test_requester_path_in_agents_playground(tmp_path):
         pytest.fail(f"e2e/requester.spec.js failed (exit {result.returncode}); screenshots in {shots}\n"
                     f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}")
     assert "PASSED" in result.stdout, result.stdout
-    assert len(list(shots.glob("[0-9][0-9]-*.png"))) == 15, sorted(p.name for p in shots.iterdir())
+    assert len(list(shots.glob("[0-9][0-9]-*.png"))) == 16, sorted(p.name for p in shots.iterdir())
