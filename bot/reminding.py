@@ -60,6 +60,17 @@ class ReminderWorker:
                 if n < self.batch and not self._again:
                     return total
 
+    async def run_until_idle(self) -> int:
+        """Send everything due now, after waiting for a pass already under way: for callers
+        that must know the pass has happened (the tests' hand-wound clock), not the scheduler."""
+        total = 0
+        async with self._lock:
+            while True:
+                n = await self._run_batch()
+                total += n
+                if n < self.batch:
+                    return total
+
     async def _run_batch(self) -> int:
         repo, now = self.service.repo, self.service.clock()
         claimed: list[ReminderRecord] = await asyncio.to_thread(

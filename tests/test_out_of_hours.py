@@ -134,7 +134,7 @@ async def test_an_evening_request_goes_to_the_on_call_team_and_the_edt_chairs(te
     for role in ("police", "health"):
         inv = find_data(t.cards_to(people[role].conversation)[0], "invitation_id")
         await t.press(people[role], "invite_accept", {"invitation_id": inv})
-    await app[REMINDERS].run_due()
+    await app[REMINDERS].run_until_idle()
     await until(lambda: any("is quorate" in text_of(c) for c in t.cards_to(edt.conversation)))
     card = await service.status_card(service.repo.get_meeting(meeting_id))
     assert "Quorate" in text_of(card) and "Record a professional discussion" not in text_of(card)
@@ -153,7 +153,7 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
     await t.press(people["police"], "invite_accept", {"invitation_id": inv["police"]})
     for role in ("health", "paediatrician"):  # both can fill health (002 §Who attends); neither can come
         await t.press(people[role], "invite_decline", {"invitation_id": inv[role], "decline_reason": "In theatre all night"})
-    await worker.run_due()
+    await worker.run_until_idle()
     # The chair hears health cannot make it quorate, with the escalation and the fallback.
     notice = [text_of(c) for c in t.cards_to(edt.conversation) if "cannot make the meeting quorate" in text_of(c)]
     assert len(notice) == 1 and "professional discussion" in notice[0] and "§Professional Discussions" in notice[0]
@@ -196,10 +196,10 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
 
     # The daytime chair gets the plan when the office opens, not at night.
     now[0] = at("2026-11-26T08:59")
-    await worker.run_due()
+    await worker.run_until_idle()
     assert daytime.aad_object_id not in t.emulator._by_user
     now[0] = at("2026-11-26T09:00")
-    await worker.run_due()
+    await worker.run_until_idle()
     await until(lambda: daytime.aad_object_id in t.emulator._by_user)
     conversation = t.emulator._by_user[daytime.aad_object_id]
     plan_cards = [c for c in t.cards_to(conversation) if "plan_send" in text_of(c)]
@@ -252,7 +252,7 @@ async def test_north_somerset_review_meeting_is_prompted_when_an_out_of_hours_me
                                                   "decision": "joint"})
     assert "Joint section 47" in text_of(saved)
     now[0] = at("2026-11-26T09:00")
-    await worker.run_due()
+    await worker.run_until_idle()
     prompts = [c for c in t.cards_to(edt.conversation) if "followon_request" in text_of(c)]
     assert prompts and "review strategy meeting" in text_of(prompts[-1]).lower()
     done = (await t.press(edt, "followon_request", {"meeting_id": meeting_id, "follow_up": "review_strategy_meeting"}))["value"]

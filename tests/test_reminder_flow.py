@@ -27,7 +27,7 @@ async def test_reminders_follow_the_meeting_from_request_to_minutes(teams):
 
     async def to(when: str) -> None:
         now[0] = at(when)
-        await worker.run_due()
+        await worker.run_until_idle()
 
     chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
     chair_cards = lambda: [text_of(c) for c in t.cards_to(chair.conversation)]
@@ -121,5 +121,5 @@ async def test_a_meeting_not_held_and_set_again_is_watched_afresh(teams):
     await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25", "meeting_time": "16:00"})
     assert {"deadline_imminent", "outcome_request"} <= pending()  # not quorate yet; the outcome will be asked again
     now[0] = at("2026-11-25T16:01")
-    await worker.run_due()
+    await worker.run_until_idle()
     assert any("deadline is close" in text_of(c) for c in t.cards_to(chair.conversation))
