@@ -821,6 +821,8 @@ def chair_status_card(view: StatusView) -> dict:
             text, colour = _answer_text(slot.by)
             if slot.by.state == WAITING:
                 text = "Waiting" + (f" for {slot.by.name}" if slot.by.name else "")
+                if view.state not in ("draft", "sending", "sent", "not_held"):
+                    text = "No answer" + (f" from {slot.by.name}" if slot.by.name else "")  # nobody waits now
         elif slot.state == "unreachable":
             text, colour = "Could not be reached in Teams: escalate", "Attention"
         elif slot.state == "declined":
@@ -838,6 +840,8 @@ def chair_status_card(view: StatusView) -> dict:
         if a.role in view.quorum or id(a) in quorum_answers:
             continue
         text, colour = _answer_text(a)
+        if a.state == WAITING and view.state not in ("draft", "sending", "sent", "not_held"):
+            text = "No answer"
         badge, _ = LEVEL_BADGES.get(a.level, (a.level.capitalize(), "default"))
         others.append({"name": role_name(a.role), "badge": badge, "status": text, "colour": colour})
     failures = [
@@ -860,7 +864,8 @@ def chair_status_card(view: StatusView) -> dict:
         "case_ref": view.case_ref, "meeting_code": meeting_code(view.meeting_id),  # what calendars show
         "area_name": view.area_name,
         "meeting": uk_time(view.meeting_at, missing="Time to be confirmed"),
-        "deadline": deadline_text(view.deadline, view.now),
+        "deadline": (deadline_text(view.deadline, view.now) if view.state in ("draft", "sending", "sent", "not_held")
+                     else f"{uk_time(view.deadline)} (no longer applies)" if view.deadline else ""),
         "deadline_passed": bool(view.deadline and view.now and view.now > view.deadline and live and not view.meeting_at),
         "join_url": view.join_url or "",
         "next_follow_up": (f"{view.next_follow_up[0]}: due {uk_time(view.next_follow_up[1])}"

@@ -250,3 +250,14 @@ async def test_without_graph_the_chair_is_told_where_to_paste_the_link_after_sen
     await until(lambda: any("Microsoft Graph" in m for m in t.texts_to(chair.conversation)))
     note = next(m for m in t.texts_to(chair.conversation) if "Microsoft Graph" in m)
     assert "'Change the time or link' on the status card" in note and "plan card" not in note, note
+
+
+async def test_a_cancelled_meetings_card_waits_for_no_one(teams):
+    t, app = teams
+    chair = chair_of(t)
+    meeting_id, people, invitation = await _sent_invitations(t, chair, ("police", "health", "social_care"))
+    await t.press(chair, "meeting_cancel", {"meeting_id": meeting_id, "cancel_reason": "Family moved away"})
+    card = text_of((await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"])
+    assert "Cancelled" in card and "by Sam Chairperson" in card
+    assert "Waiting" not in card and "No answer" in card and "no longer applies" in card
+    assert "time_open" not in card and "cancel_open" not in card and "outcome_open" not in card
