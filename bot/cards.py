@@ -284,6 +284,7 @@ FLAG_MEANINGS = {  # shared/spec/plan.md, Request: flags
     "allegation_against_professional": "Allegation against a person in a position of trust (staff or volunteer)",
     "organised_abuse": "Organised or complex abuse",
     "new_referral": "A new contact or referral, not an allocated case",
+    "child_on_child_abuse": "An allegation that a child has abused another child",
 }
 EDUCATION_NAMES = {
     "none": "None / not applicable",

@@ -13,6 +13,10 @@ The exact meaning of each timescale is a contract (shared/spec/plan.md, "Time"):
                             09:00 that Wednesday); "before the start of the next working day"
     immediate               t itself: the discussion starts now (an "immediate" strategy discussion)
     as_soon_as_practicable  no fixed deadline (the protocol sets none); `deadline` is None
+    next_office_day_close   office close on the day of the first office opening after t: "the
+                            next working day" after an out-of-hours discussion (at 02:00 on a
+                            Wednesday: 17:00 that Wednesday; at 20:00 on a Wednesday: Thursday)
+    set_by_chair            no date in the protocol: the chair sets one; `deadline` is None
 
 Office hours are the half-open interval [open, close): 17:00:00 itself is out of hours.
 """
@@ -29,8 +33,11 @@ import holidays
 TimescaleKind = Literal[
     "hours", "same_day", "same_working_day", "working_days",
     "next_working_day_start", "next_office_opening", "immediate", "as_soon_as_practicable",
+    "next_office_day_close", "set_by_chair",
 ]
 COUNTED_KINDS = ("hours", "working_days")
+# Kinds with no date of their own: fine for a follow-up, never for a meeting deadline.
+UNDATED_KINDS = ("as_soon_as_practicable", "set_by_chair")
 END_OF_DAY = time(23, 59, 59)
 _MAX_SEARCH_DAYS = 366  # a calendar with a year of closures is a config error, not a loop
 
@@ -58,6 +65,8 @@ class Timescale:
             "next_office_opening": "before the next working day starts",
             "immediate": "immediately",
             "as_soon_as_practicable": "as soon as practicable",
+            "next_office_day_close": "by the end of the next working day",
+            "set_by_chair": "on a date the chair sets (the protocol gives none)",
         }[self.kind]
 
 
@@ -152,6 +161,9 @@ class AreaCalendar:
             return self.at(self.next_working_day(today), self.office_open)
         if kind == "immediate":
             return lt
-        if kind == "as_soon_as_practicable":
+        if kind == "next_office_day_close":
+            opening = self.deadline(Timescale("next_office_opening"), t)
+            return self.at(opening.date(), self.office_close)  # type: ignore[union-attr]
+        if kind in UNDATED_KINDS:
             return None
         raise ValueError(f"unknown timescale kind {kind!r}")

@@ -2,7 +2,8 @@
 
 Pure and deterministic. The output shape is the contract in shared/spec/plan.md; the
 fields it does not mention (`deadline_out_of_hours`, `chair`, `format_rule`, follow-up
-`applies_if`, `counted_from`, `recipients`, `raises_meeting`) are additions the bot uses, documented in the README.
+`applies_if`, `counted_from`, `recipients`, `raises_meeting`, `due_set_by`, `separate_meetings`)
+are additions the bot uses, documented in the README.
 """
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ class FollowUp:
     applies_if: str | None
     recipients: tuple[str, ...]
     raises_meeting: bool = False
+    set_by_chair: bool = False  # no date in the protocol: `due` is None until the chair sets one
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -75,6 +77,8 @@ class FollowUp:
             out["recipients"] = list(self.recipients)
         if self.raises_meeting:
             out["raises_meeting"] = True
+        if self.set_by_chair:
+            out["due_set_by"] = "chair"
         return out
 
 
@@ -95,6 +99,7 @@ class Plan:
     meeting_target: datetime | None = None  # the protocol's usual aim within the limit
     format: str = "meeting"                 # or "meeting_or_calls"
     format_rule: Cited | None = None
+    separate_meetings: tuple[Cited, ...] = ()
 
     def invitee(self, role: str) -> Invitee | None:
         return next((i for i in self.invitees if i.role == role), None)
@@ -120,6 +125,8 @@ class Plan:
             out["follow_ups"] = [f.to_dict() for f in self.follow_ups or ()]
         if self.chair is not None:
             out["chair"] = self.chair.citation()
+        if self.separate_meetings:
+            out["separate_meetings"] = [r.citation() for r in self.separate_meetings]
         return out
 
 
@@ -212,6 +219,7 @@ def follow_ups(profile: Profile, facts: Facts, decided_at: datetime, meeting_at:
             kind=rule.kind, due=cal.deadline(rule.timescale, start), rule=rule,
             counted_from=rule.counted_from, timescale=rule.timescale.describe(),
             applies_if=rule.applies_if, recipients=rule.recipients, raises_meeting=rule.raises_meeting,
+            set_by_chair=rule.timescale.kind == "set_by_chair",
         ))
     return out
 
@@ -245,4 +253,5 @@ def make_plan(request: PlanRequest, profile: Profile, *, routed_out_of_hours: bo
         meeting_target=meeting_target(profile, matched, request.decided_at, deadline),
         format=discussion.format if discussion else "meeting",
         format_rule=discussion,
+        separate_meetings=tuple(r for r in profile.separate_meetings if holds(r.when, facts)),
     )

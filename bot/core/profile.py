@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema, field_validator, model_validator
 
-from .calendar import COUNTED_KINDS, AreaCalendar, Timescale, TimescaleKind
+from .calendar import COUNTED_KINDS, UNDATED_KINDS, AreaCalendar, Timescale, TimescaleKind
 from .conditions import Condition, Facts, Strict, holds
 from .privacy import DEFAULT_CASE_REFERENCE_DESCRIPTION, DEFAULT_CASE_REFERENCE_PATTERN
 from .vocabulary import ROLE_ID_PATTERN, ROLES, AreaRole, Level, area_roles
@@ -84,10 +84,11 @@ class _Timed(Cited):
 
     @model_validator(mode="after")
     def _dated(self) -> "_Timed":
-        # "As soon as practicable" suits minutes; a meeting about a child at risk needs a date.
+        # "As soon as practicable" or a chair's date suits minutes; a meeting about a child at risk
+        # needs a date.
         for name, ts in (("timescale", self.timescale), ("target", self.target)):
-            if ts is not None and ts.kind == "as_soon_as_practicable":
-                raise ValueError(f"rule '{self.id}': a meeting {name} needs a deadline, not as_soon_as_practicable")
+            if ts is not None and ts.kind in UNDATED_KINDS:
+                raise ValueError(f"rule '{self.id}': a meeting {name} needs a deadline, not {ts.kind}")
         return self
 
 
@@ -187,6 +188,13 @@ class ChairRule(Cited):
     when: Condition | None = None
 
 
+class SeparateMeetingRule(Cited):
+    """A further strategy meeting the protocol requires alongside this one (001 §3: for an
+    allegation that a child abused another child, separate meetings for both children)."""
+
+    when: Condition | None = None
+
+
 class FollowOn(Cited):
     """A quorate meeting raised to the daytime team after an out-of-hours discussion."""
 
@@ -218,7 +226,8 @@ class OutOfHours(Strict):
 class Preparation(Strict):
     """What an agency must check and bring (000 'Agency Information', 004 'Top tips')."""
 
-    applies_to: tuple[AreaRole, ...] | Literal["others"]
+    # "others": roles no other group names; "all": every role, beside their own groups.
+    applies_to: tuple[AreaRole, ...] | Literal["others", "all"]
     items: tuple[str, ...] = Field(min_length=1)
     source: str
 
@@ -400,12 +409,15 @@ class Profile(Strict):
     follow_ups: tuple[FollowUpRule, ...] = Field((), description=(
         "`kind`, `from: meeting | decision`, `timescale`, `when`, `applies_if`, `recipients`, `raises_meeting`"))
     chair: tuple[ChairRule, ...] = Field((), description="who chairs; the first rule whose `when` holds")
+    separate_meetings: tuple[SeparateMeetingRule, ...] = Field((), description=(
+        "further strategy meetings the protocol requires beside this one (`when`), e.g. one for each child "
+        "in child-on-child abuse"))
     escalation: Cited = Field(description="how disagreements are escalated")
     out_of_hours: OutOfHours = Field(OutOfHours(), description=(
         "`chair_role` (default `edt`), `min_office_minutes`, `professional_discussion` "
         "(the fallback, with its `follow_on`)"))
     preparation: tuple[Preparation, ...] = Field((), description=(
-        "what each agency brings: `applies_to` (roles, or `others`), `items`"))
+        "what each agency brings: `applies_to` (roles, `others` or `all`), `items`"))
     agenda: tuple[AgendaItem, ...] = Field((), description="agenda items with their source")
     case_reference: CaseReference = Field(CaseReference(), description=(
         "`pattern` (a regular expression), `description` (what a reference looks like, shown when one is "
@@ -462,7 +474,8 @@ class Profile(Strict):
     def cited_rules(self) -> list[Cited]:
         return [
             self.timescales.default, *self.timescales.rules, *self.discussion, self.quorum, *self.quorum.variants,
-            *self.invitees, *self.follow_ups, *self.chair, self.escalation, *self._fallback_rules(),
+            *self.invitees, *self.follow_ups, *self.chair, *self.separate_meetings, self.escalation,
+            *self._fallback_rules(),
         ]
 
     def _fallback_rules(self) -> list[Cited]:
@@ -504,6 +517,8 @@ class Profile(Strict):
         return next((d for d in self.discussion if holds(d.when, facts)), None)
 
     def preparation_for(self, role: str) -> list[Preparation]:
-        """What this role must bring: the groups naming it, else the 'others' groups."""
-        named = [p for p in self.preparation if p.applies_to != "others" and role in p.applies_to]
-        return named or [p for p in self.preparation if p.applies_to == "others"]
+        """What this role must bring: the groups naming it, else the 'others' groups; and the
+        groups for 'all'."""
+        named = [p for p in self.preparation if p.applies_to not in ("others", "all") and role in p.applies_to]
+        own = named or [p for p in self.preparation if p.applies_to == "others"]
+        return own + [p for p in self.preparation if p.applies_to == "all"]

@@ -21,8 +21,11 @@ What is reminded, to whom, when (times in the area's calendar):
   again the next working morning if it is still missing.
 * Every follow-up the area defines (plan `follow_ups`): a heads-up before it is due and a
   note when it falls due, until the chair records it done. Follow-ups that apply only if
-  a section 47 enquiry goes ahead wait for the chair's decision. "As soon as practicable"
-  ones are reminded the next working morning.
+  a section 47 enquiry goes ahead wait for the chair's decision (and those that apply only
+  if none does, for the decision that none does). "As soon as practicable" ones are reminded
+  the next working morning. One whose date the protocol leaves to the chair (`due_set_by`)
+  follows the date the chair set (`follow_up_dates`); until one is set, the chair is asked
+  the next working morning to set it.
 
 Quiet hours: a reminder that is not urgent, to someone who works office hours, is moved
 to the next office opening (never past the thing it reminds about). Urgent: anything due
@@ -89,6 +92,8 @@ class MeetingFacts:
     # A follow-on meeting raised to the daytime team: {of, summary, source}. Its plan goes to
     # the daytime chair when the office opens.
     follow_on: Mapping[str, str] | None = None
+    # The dates the chair set for follow-ups whose protocol gives none (kind -> when).
+    follow_up_dates: Mapping[str, datetime] = field(default_factory=dict)
 
     @property
     def chair_on_call(self) -> bool:
@@ -320,13 +325,24 @@ def _follow_ups(ctx: _Ctx) -> list[Planned]:
             continue
         if fu.get("applies_if") == "s47_enquiry" and enquiry is not True:
             continue  # waits for the chair's decision that the enquiry goes ahead
+        if fu.get("applies_if") == "no_s47_enquiry" and enquiry is not False:
+            continue  # only once the chair records that no enquiry goes ahead
         if fu.get("applies_if") == "not_quorate" and (m.outcome is None or m.outcome.quorate is not False):
             continue  # only once the chair records that the meeting was not quorate
         rule = fu.get("rule") or {}
         summary, source = rule.get("summary", kind.replace("_", " ")), rule.get("source", "")
         to = fu.get("recipients") or ()
         to_text = (" Send to: " + "; ".join(to) + ".") if to else ""
-        due = datetime.fromisoformat(fu["due"]) if fu.get("due") else None
+        due = datetime.fromisoformat(fu["due"]) if fu.get("due") else m.follow_up_dates.get(kind)
+        if due is None and fu.get("due_set_by") == "chair":  # no date in the protocol: ask for one
+            at = ctx.calendar.next_office_time(m.meeting_at + timedelta(hours=16))
+            out.append(Planned(f"follow_up:{kind}:set_date:{m.meeting_at.isoformat()}", kind, "chair",
+                               ctx.when(at, about=None, on_call=m.chair_on_call),
+                               f"Set a date: {kind.replace('_', ' ')}",
+                               f"Case {m.case_ref}: {summary}{to_text} The protocol gives no date: set one, "
+                               "and the reminders will follow it.", source, follow_up=kind,
+                               raises_meeting=bool(fu.get("raises_meeting"))))
+            continue
         if due is None:  # as soon as practicable: the next working morning after the meeting
             at = ctx.calendar.next_office_time(m.meeting_at + timedelta(hours=16))
             out.append(Planned(f"follow_up:{kind}:asap:{m.meeting_at.isoformat()}", kind, "chair",

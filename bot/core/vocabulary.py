@@ -26,6 +26,9 @@ Flag = Literal[
     "chronic_neglect", "historical_abuse", "penetrative_sexual_abuse",
     "forensic_window", "unexplained_injury", "allegation_against_professional",
     "organised_abuse", "new_referral",
+    # Beyond the contract (README, "How the rules were read"): an allegation that a child has
+    # abused another child (001 §3: separate strategy meetings for both children).
+    "child_on_child_abuse",
 ]
 Education = Literal["none", "nursery", "school", "college", "home_educated", "missing"]
 Inpatient = Literal["none", "paediatric", "mental_health_tier4"]
