@@ -31,7 +31,7 @@ DEFAULT = "bri_default_2_working_days"
 SERIOUS = "bri_serious_harm_same_working_day"
 SEXUAL_IMMEDIATE = "bri_sexual_abuse_immediate_same_working_day"
 FORENSIC = "bri_forensic_same_working_day"
-EMERGENCY = "bri_emergency_protection_same_working_day"
+IMMEDIATE = "bri_immediate_safeguarding_same_working_day"
 
 
 def plan_for(decided: str = WED, **kw) -> dict:
@@ -45,10 +45,12 @@ def plan_for(decided: str = WED, **kw) -> dict:
 @pytest.mark.parametrize("flags, concerns, deadline, rule", [
     ([], [], "2026-11-27T17:00:00+00:00", DEFAULT),
     (["serious_harm"], ["physical_abuse"], "2026-11-25T17:00:00+00:00", SERIOUS),
-    (["immediate_action"], ["sexual_abuse"], "2026-11-25T17:00:00+00:00", SEXUAL_IMMEDIATE),
     (["forensic_window"], [], "2026-11-25T17:00:00+00:00", FORENSIC),
     (["penetrative_sexual_abuse"], ["sexual_abuse"], "2026-11-25T17:00:00+00:00", FORENSIC),
-    (["emergency_protection"], ["neglect"], "2026-11-25T17:00:00+00:00", EMERGENCY),
+    (["emergency_protection"], ["neglect"], "2026-11-25T17:00:00+00:00", IMMEDIATE),
+    # 003 §3.2 "where immediate safeguarding actions are required", whatever the harm
+    (["immediate_action"], ["physical_abuse"], "2026-11-25T17:00:00+00:00", IMMEDIATE),
+    (["immediate_action"], [], "2026-11-25T17:00:00+00:00", IMMEDIATE),
 ])
 def test_each_timescale_rule(flags, concerns, deadline, rule):
     plan = plan_for(flags=flags, concerns=concerns)
@@ -61,7 +63,7 @@ def test_each_timescale_rule(flags, concerns, deadline, rule):
 
 @pytest.mark.parametrize("flags, concerns, children", [
     ([], ["sexual_abuse"], 1),                          # sexual abuse without immediate action
-    (["immediate_action"], ["physical_abuse"], 1),      # immediate action, not sexual abuse
+    (["penetrative_sexual_abuse", "historical_abuse"], ["sexual_abuse"], 1),  # historical: no forensic window
     (["recent_incident", "chronic_neglect", "historical_abuse", "unexplained_injury", "new_referral"], [], 1),
     (["organised_abuse", "allegation_against_professional"], [], 1),
     ([], ["extra_familial_harm"], 3),
@@ -72,17 +74,19 @@ def test_near_misses_fall_back_to_two_working_days(flags, concerns, children):
     assert h.matched_ids(plan) == [DEFAULT]
 
 
-def test_sexual_abuse_with_emergency_protection_matches_two_rules_first_listed_wins():
-    plan = plan_for(concerns=["sexual_abuse"], flags=["emergency_protection"])
+@pytest.mark.parametrize("flag", ["emergency_protection", "immediate_action"])
+def test_sexual_abuse_with_immediate_safeguarding_matches_two_rules_first_listed_wins(flag):
+    plan = plan_for(concerns=["sexual_abuse"], flags=[flag])
     assert plan["deadline_rule"]["id"] == SEXUAL_IMMEDIATE
-    assert h.matched_ids(plan) == [SEXUAL_IMMEDIATE, EMERGENCY]
+    assert plan["meeting_deadline"] == "2026-11-25T17:00:00+00:00"
+    assert h.matched_ids(plan) == [SEXUAL_IMMEDIATE, IMMEDIATE]
 
 
 def test_every_same_working_day_rule_ties_first_listed_wins():
     plan = plan_for(concerns=["sexual_abuse"],
                     flags=["emergency_protection", "forensic_window", "immediate_action", "serious_harm"])
     assert plan["deadline_rule"]["id"] == SERIOUS
-    assert h.matched_ids(plan) == [SERIOUS, SEXUAL_IMMEDIATE, FORENSIC, EMERGENCY]
+    assert h.matched_ids(plan) == [SERIOUS, SEXUAL_IMMEDIATE, FORENSIC, IMMEDIATE]
     assert {m["deadline"] for m in plan["matched_rules"]} == {"2026-11-25T17:00:00+00:00"}
 
 

@@ -33,6 +33,7 @@ DEFAULT = "reg_default_3_working_days"
 SERIOUS = "reg_serious_harm_same_day"
 PENETRATIVE = "reg_penetrative_sexual_abuse_forensic_same_day"
 IMMEDIATE = "reg_immediate_action_1_working_day"
+EMERGENCY = "reg_emergency_protection_same_day"
 COMPLEX = "reg_complex_5_working_days"
 EXTRA_FAMILIAL = "reg_extra_familial_several_children_5_working_days"
 
@@ -50,7 +51,6 @@ def plan_for(decided: str = WED, **kw) -> dict:
     (["serious_harm"], [], 1, "2026-11-25T23:59:59+00:00", SERIOUS),
     (["penetrative_sexual_abuse", "forensic_window"], ["sexual_abuse"], 1, "2026-11-25T23:59:59+00:00", PENETRATIVE),
     (["immediate_action"], [], 1, "2026-11-26T17:00:00+00:00", IMMEDIATE),
-    (["emergency_protection"], [], 1, "2026-11-26T17:00:00+00:00", IMMEDIATE),
     (["organised_abuse"], [], 1, "2026-12-02T17:00:00+00:00", COMPLEX),
     (["allegation_against_professional"], [], 1, "2026-12-02T17:00:00+00:00", COMPLEX),
     ([], ["extra_familial_harm"], 2, "2026-12-02T17:00:00+00:00", EXTRA_FAMILIAL),
@@ -96,6 +96,13 @@ def test_complex_concerns_sooner_when_immediate_protection_is_needed():
 
 def test_extra_familial_several_children_sooner_with_emergency_protection():
     plan = plan_for(concerns=["extra_familial_harm"], children=2, flags=["emergency_protection"])
+    assert plan["deadline_rule"]["id"] == EMERGENCY
+    assert plan["meeting_deadline"] == "2026-11-25T23:59:59+00:00"
+    assert h.matched_ids(plan) == [EMERGENCY, IMMEDIATE, EXTRA_FAMILIAL]
+
+
+def test_extra_familial_several_children_sooner_with_immediate_action():
+    plan = plan_for(concerns=["extra_familial_harm"], children=2, flags=["immediate_action"])
     assert plan["deadline_rule"]["id"] == IMMEDIATE
     assert h.matched_ids(plan) == [IMMEDIATE, EXTRA_FAMILIAL]
 
@@ -134,7 +141,8 @@ def test_all_rules_at_once_sorted_by_deadline():
     ("2026-12-24T16:59:59+00:00", ["immediate_action"], "2026-12-29T17:00:00+00:00", False),
     ("2026-12-24T10:00:00+00:00", ["organised_abuse"], "2027-01-05T17:00:00+00:00", False),
     ("2026-12-25T10:00:00+00:00", ["serious_harm"], "2026-12-25T23:59:59+00:00", True),
-    ("2026-12-28T10:00:00+00:00", ["emergency_protection"], "2026-12-29T17:00:00+00:00", True),
+    ("2026-12-28T10:00:00+00:00", ["emergency_protection"], "2026-12-28T23:59:59+00:00", True),
+    ("2026-12-28T10:00:00+00:00", ["immediate_action"], "2026-12-29T17:00:00+00:00", True),
     # Easter 2027
     ("2027-03-24T10:00:00+00:00", [], "2027-03-31T17:00:00+01:00", False),
     ("2027-03-25T10:00:00+00:00", ["immediate_action"], "2027-03-30T17:00:00+01:00", False),
