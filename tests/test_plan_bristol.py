@@ -273,3 +273,98 @@ def test_follow_ups_over_christmas():
 def test_out_of_hours_record_after_a_small_hours_discussion_is_due_that_morning():
     plan = plan_for("2026-11-25T01:30:00+00:00", meeting_at="2026-11-25T02:00:00+00:00")
     assert h.follow_up(plan, "ooh_record_due")["due"] == "2026-11-25T09:00:00+00:00"
+
+
+# --- second reading (issue 15) ------------------------------------------------------------------
+# Worked by hand from 003 §2.4, §3.2, §4.2-4.7, §6 Contextual Safeguarding and §8.1.
+
+FRI_EVENING_BEFORE_BANK_HOLIDAY = "2026-08-28T19:00:00+01:00"  # Monday 31 August 2026 is a bank holiday
+
+
+@pytest.mark.parametrize("flags", [["emergency_protection"], ["immediate_action"]])
+def test_immediate_safeguarding_on_a_friday_evening_before_a_bank_holiday_is_that_evening(flags):
+    plan = plan_for(FRI_EVENING_BEFORE_BANK_HOLIDAY, flags=flags, concerns=["physical_abuse"])
+    assert plan["meeting_deadline"] == "2026-08-28T23:59:59+01:00"
+    assert h.matched_ids(plan) == [IMMEDIATE]
+
+
+@pytest.mark.parametrize("flags, deadline, matched", [
+    (["penetrative_sexual_abuse", "historical_abuse"], "2026-11-27T17:00:00+00:00", [DEFAULT]),
+    (["penetrative_sexual_abuse", "historical_abuse", "forensic_window"], "2026-11-25T17:00:00+00:00", [FORENSIC]),
+    (["penetrative_sexual_abuse", "recent_incident"], "2026-11-25T17:00:00+00:00", [FORENSIC]),
+])
+def test_historical_penetrative_abuse_has_no_forensic_window_unless_one_is_flagged(flags, deadline, matched):
+    plan = plan_for(flags=flags, concerns=["sexual_abuse"])
+    assert plan["meeting_deadline"] == deadline
+    assert h.matched_ids(plan) == matched
+
+
+@pytest.mark.parametrize("child, expected", [
+    (h.child(inpatient="paediatric"), {"hospital_consultant", "ward_nurse"}),
+    (h.child(inpatient="mental_health_tier4"), {"mental_health_inpatient"}),
+    (h.child(hospital_services=True), {"hospital_consultant"}),
+    (h.child(), set()),
+])
+def test_in_patients_hospital_professionals_are_other_health_professionals(child, expected):
+    plan = plan_for(children=[h.child("A"), {**child, "ref": "B"}])
+    assert h.roles(plan) & {"hospital_consultant", "ward_nurse", "mental_health_inpatient"} == expected
+    for role in expected:
+        assert h.level(plan, role) == "should" and h.reason_sources(plan, role) == [S43]
+
+
+def test_an_involved_ward_nurse_is_invited():
+    plan = plan_for(involved=["ward_nurse"])
+    assert h.level(plan, "ward_nurse") == "should"
+    assert h.reason_rules(plan, "ward_nurse") == ["bri_health_professionals"]
+
+
+def test_inform_the_lado_when_no_section_47_enquiry_follows_an_allegation_against_a_professional():
+    plan = plan_for(flags=["allegation_against_professional"], meeting_at="2026-11-25T14:00:00+00:00")
+    lado = h.follow_up(plan, "lado_informed")
+    assert lado["due"] is None and lado["due_set_by"] == "chair"
+    assert lado["applies_if"] == "no_s47_enquiry"
+    h.assert_cites(lado["rule"]["source"], DOC, "2.4")
+    assert h.follow_up(plan_for(meeting_at="2026-11-25T14:00:00+00:00"), "lado_informed") is None
+
+
+@pytest.mark.parametrize("children, concerns, flags, chair", [
+    (3, ["physical_abuse"], [], "bri_chair_complex"),       # "a number of ... abused children (3 or more)"
+    (4, ["extra_familial_harm"], [], "bri_chair_complex"),
+    (1, [], ["organised_abuse"], "bri_chair_complex"),
+    (2, ["sexual_abuse"], [], "bri_chair"),
+    (3, [], [], "bri_chair"),                               # no abuse alleged: not complex abuse
+])
+def test_complex_abuse_follows_bristols_definition(children, concerns, flags, chair):
+    plan = plan_for(children=children, concerns=concerns, flags=flags)
+    assert plan["chair"]["id"] == chair
+    if chair == "bri_chair_complex":
+        assert "Deputy Service Manager" in plan["chair"]["summary"]
+        h.assert_cites(plan["chair"]["source"], DOC, "6 Contextual Safeguarding")
+
+
+def test_complex_abuse_invites_the_other_local_authorities_involved():
+    plan = plan_for(children=3, concerns=["neglect"], involved=["other_local_authority"])
+    assert "bri_complex_other_authorities" in h.reason_rules(plan, "other_local_authority")
+
+
+def _profile():
+    from bot.config_loader import load_profiles
+    return load_profiles(h.CONFIG_DIR)[AREA]
+
+
+def test_escalation_is_bristols_dispute_resolution():
+    esc = _profile().escalation
+    assert "level closest" in esc.summary and "Resolution of Professional Disagreements" in esc.summary
+    assert "safeguarding lead" not in esc.summary  # North Somerset's words
+    h.assert_cites(esc.source, DOC, "8.1")
+
+
+def test_each_agency_brings_its_whole_list():
+    profile = _profile()
+    text = lambda role: " ".join(i for g in profile.preparation_for(role) for i in g.items)
+    for words in ("medical assessments", "expert medical advice", "examinations", "maternity health"):
+        assert words in text("paediatrician"), words
+    assert "Lead the criminal investigation" in text("police")
+    assert "Record agreed decisions" in text("social_care")
+    for role in ("police", "housing", "health"):  # §4.7 "All attendees"
+        assert "one lead professional" in text(role), role

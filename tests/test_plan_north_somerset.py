@@ -391,3 +391,98 @@ def test_dissent_window_is_24_real_hours_across_the_clock_change():
     plan = plan_for("2026-03-27T10:00:00+00:00", meeting_at="2026-03-28T10:00:00+00:00")
     assert h.follow_up(plan, "dissent_window_end")["due"] == "2026-03-29T11:00:00+01:00"
     assert h.follow_up(plan, "minutes_due")["due"] == "2026-04-01T17:00:00+01:00"
+
+
+# --- second reading (issue 15) ------------------------------------------------------------------
+# Worked by hand from 000 §Timescales, §Quoracy, §Agency Information and §Escalation.
+
+POLICE_POWERS = "ns_police_protection_4_hours"
+FRI_EVENING_BEFORE_BANK_HOLIDAY = "2026-08-28T19:00:00+01:00"  # Monday 31 August 2026 is a bank holiday
+
+
+def test_police_protection_powers_are_a_critical_incident_within_4_hours():
+    # "When Police have executed protective powers to ensure the immediate safety of a child":
+    # emergency protection was needed, so "Critical incidents ...; within 4 hours".
+    plan = plan_for(flags=["immediate_action"])
+    assert plan["meeting_deadline"] == "2026-11-25T14:00:00+00:00"
+    assert h.matched_ids(plan) == [POLICE_POWERS]
+    h.assert_cites(plan["deadline_rule"]["source"], DOC, SEC_TIME)
+
+
+@pytest.mark.parametrize("flags", [["emergency_protection"], ["immediate_action"],
+                                   ["emergency_protection", "immediate_action", "chronic_neglect"]])
+def test_an_emergency_on_a_friday_evening_before_a_bank_holiday_is_met_that_evening(flags):
+    plan = plan_for(FRI_EVENING_BEFORE_BANK_HOLIDAY, flags=flags)
+    assert plan["meeting_deadline"] == "2026-08-28T23:00:00+01:00"
+    assert plan["out_of_hours"] is True and h.level(plan, "edt") == "must"
+
+
+def test_emergency_and_police_powers_tie_the_first_listed_wins():
+    plan = plan_for(flags=["immediate_action", "emergency_protection"])
+    assert [(m["id"], m["deadline"]) for m in plan["matched_rules"]] == [
+        (EMERGENCY, "2026-11-25T14:00:00+00:00"), (POLICE_POWERS, "2026-11-25T14:00:00+00:00")]
+
+
+@pytest.mark.parametrize("child, expected", [
+    # "Any health service child/ren are receiving including mental health" should be invited
+    (h.child(inpatient="paediatric"), {"hospital_consultant", "ward_nurse"}),
+    (h.child(inpatient="mental_health_tier4"), {"mental_health_inpatient"}),
+    (h.child(hospital_services=True), {"hospital_consultant"}),
+    (h.child(), set()),
+])
+def test_health_services_a_child_receives_include_hospital_care(child, expected):
+    plan = plan_for(children=[h.child("A"), {**child, "ref": "B"}])
+    hospital = {"hospital_consultant", "ward_nurse", "mental_health_inpatient"}
+    assert h.roles(plan) & hospital == expected
+    for role in expected:
+        assert h.level(plan, role) == "should"
+        assert h.reason_sources(plan, role) == [f"{DOC} §Quoracy"]
+
+
+def test_an_involved_ward_nurse_is_a_health_service_the_child_receives():
+    plan = plan_for(involved=["ward_nurse"])
+    assert h.level(plan, "ward_nurse") == "should"
+    assert h.reason_rules(plan, "ward_nurse") == ["ns_child_health_services"]
+
+
+def test_police_as_referrer_is_invited_at_quorum_with_the_referrer_reason():
+    plan = plan_for("2026-11-28T02:00:00+00:00", flags=["immediate_action"], referrer="police")
+    assert plan["meeting_deadline"] == "2026-11-28T06:00:00+00:00"
+    assert h.level(plan, "police") == "quorum" and h.level(plan, "edt") == "must"
+
+
+def test_no_invented_dates_for_the_mid_point_review():
+    plan = plan_for(meeting_at="2026-11-25T10:00:00+00:00")
+    review = h.follow_up(plan, "investigation_review_due")
+    assert review["due"] is None and review["due_set_by"] == "chair" and review["applies_if"] == "s47_enquiry"
+    # the follow-ups the text does date keep their dates, with no due_set_by
+    assert "due_set_by" not in h.follow_up(plan, "minutes_due")
+
+
+# --- the profile beyond the plan: who fills health, escalation, what health brings ---------------
+
+def _profile():
+    from bot.config_loader import load_profiles
+    return load_profiles(h.CONFIG_DIR)[AREA]
+
+
+@pytest.mark.parametrize("clinician", ["camhs", "mental_health_inpatient", "hospital_consultant", "ward_nurse",
+                                       "health_visitor", "paediatrician"])
+def test_sirona_may_send_any_of_the_childs_clinicians_to_fill_health(clinician):
+    from bot.core.quoracy import Answered, quorum_status
+    answers = [Answered("social_care", "S", "accepted"), Answered("police", "P", "accepted"),
+               Answered(clinician, "C", "accepted")]
+    assert quorum_status(_profile().quorum, answers).quorate
+
+
+def test_escalation_is_north_somersets_own():
+    esc = _profile().escalation
+    assert "Issue Resolution Policy" in esc.summary and "speak directly" in esc.summary
+    h.assert_cites(esc.source, DOC, "Escalation")
+
+
+def test_health_brings_the_whole_agency_information_list():
+    items = " ".join(i for g in _profile().preparation_for("health") for i in g.items)
+    for words in ("ongoing specialist treatment", "interaction with their parents or carers", "examinations",
+                  "expert advice", "developmental concerns", "GP records", "hospital admissions"):
+        assert words in items, words

@@ -312,3 +312,90 @@ def test_follow_ups(meeting, icpc):
 
 def test_no_follow_ups_without_meeting():
     assert "follow_ups" not in plan_for()
+
+
+# --- second reading (issue 15) ------------------------------------------------------------------
+# Worked by hand from 001 §1, §3, §4 and §6.
+
+FRI_EVENING_BEFORE_BANK_HOLIDAY = "2026-08-28T19:00:00+01:00"  # Monday 31 August 2026 is a bank holiday
+
+
+def test_emergency_protection_is_a_serious_risk_of_harm_the_same_day():
+    plan = plan_for(flags=["emergency_protection"])
+    assert plan["meeting_deadline"] == "2026-11-25T23:59:59+00:00"
+    assert h.matched_ids(plan) == [EMERGENCY, IMMEDIATE]  # it is immediate action too
+    h.assert_cites(plan["deadline_rule"]["source"], DOC, "6")
+
+
+def test_an_emergency_on_a_friday_evening_before_a_bank_holiday_is_not_given_tuesday():
+    plan = plan_for(FRI_EVENING_BEFORE_BANK_HOLIDAY, flags=["emergency_protection"])
+    assert plan["meeting_deadline"] == "2026-08-28T23:59:59+01:00"
+    # immediate action alone is "within one working day" as the text says: Tuesday 1 September
+    plan = plan_for(FRI_EVENING_BEFORE_BANK_HOLIDAY, flags=["immediate_action"])
+    assert plan["meeting_deadline"] == "2026-09-01T17:00:00+01:00"
+
+
+@pytest.mark.parametrize("flags, concerns", [
+    (["forensic_window"], ["sexual_abuse"]),                # a forensic examination
+    (["penetrative_sexual_abuse"], ["sexual_abuse"]),       # a paediatric (forensic) examination is likely
+    (["serious_harm"], ["neglect"]),                        # serious neglect: significant medical implications
+    (["serious_harm"], ["physical_abuse"]),                 # serious physical injury
+    (["unexplained_injury"], []),
+])
+def test_a_paediatrician_is_always_included_for_examinations_and_medical_implications(flags, concerns):
+    plan = plan_for(flags=flags, concerns=concerns)
+    assert h.level(plan, "paediatrician") == "must"
+    assert h.reason_sources(plan, "paediatrician") == [f"{DOC} §4"]
+
+
+@pytest.mark.parametrize("flags, concerns", [
+    ([], ["sexual_abuse"]), (["historical_abuse"], ["emotional_abuse"]), (["serious_harm"], ["emotional_abuse"]),
+])
+def test_no_paediatrician_without_an_examination_or_medical_implications(flags, concerns):
+    assert h.invitee(plan_for(flags=flags, concerns=concerns), "paediatrician") is None
+
+
+def test_child_on_child_abuse_separate_meetings_for_both_children():
+    plan = plan_for(flags=["child_on_child_abuse"], concerns=["sexual_abuse"])
+    [separate] = plan["separate_meetings"]
+    assert separate["id"] == "reg_child_on_child_separate_meetings"
+    assert "separate strategy meetings" in separate["summary"]
+    h.assert_cites(separate["source"], DOC, "3")
+    assert "separate_meetings" not in plan_for(concerns=["sexual_abuse"])
+    # the flag is no urgency: the deadline is the default's
+    assert plan["meeting_deadline"] == "2026-11-30T17:00:00+00:00"
+
+
+@pytest.mark.parametrize("area", ["north-somerset", "walsall", "bristol"])
+def test_other_areas_accept_the_child_on_child_flag_and_say_nothing_of_separate_meetings(area):
+    plan = h.run_plan(h.request(area, WED, flags=["child_on_child_abuse"]))
+    assert "separate_meetings" not in plan
+
+
+def _profile():
+    from bot.config_loader import load_profiles
+    return load_profiles(h.CONFIG_DIR)[AREA]
+
+
+def test_camhs_is_a_relevant_health_professional_for_quorum():
+    from bot.core.quoracy import Answered, quorum_status
+    answers = [Answered("social_care", "S", "accepted"), Answered("police", "P", "accepted"),
+               Answered("camhs", "C", "accepted")]
+    assert quorum_status(_profile().quorum, answers).quorate
+    assert not quorum_status(_profile().quorum, answers[:2] + [Answered("housing", "H", "accepted")]).quorate
+
+
+def test_escalation_is_the_regional_procedures_own():
+    esc = _profile().escalation
+    assert "follow the escalation process" in esc.summary
+    assert "safeguarding lead" not in esc.summary and "Issue Resolution" not in esc.summary  # North Somerset's words
+    h.assert_cites(esc.source, DOC, "1")
+
+
+@pytest.mark.parametrize("role", ["police", "health", "education", "housing", "probation", "sarc"])
+def test_every_agency_brings_all_its_information_on_the_child(role):
+    groups = _profile().preparation_for(role)
+    items = " ".join(i for g in groups for i in g.items)
+    assert "all your agency's information" in items
+    assert any(g.source == f"{DOC} §4" for g in groups)
+    assert any(g.source.startswith(TT) for g in groups)  # 004's own prompts stay

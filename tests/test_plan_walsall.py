@@ -302,3 +302,98 @@ def test_quorate_meeting_after_a_small_hours_discussion_is_that_working_day():
     # 02:00 on Wednesday (the EDT's Tuesday-night shift): the next working day is that Wednesday.
     plan = plan_for("2026-11-25T01:00:00+00:00", meeting_at="2026-11-25T02:00:00+00:00")
     assert h.follow_up(plan, "quorate_meeting_due")["due"] == "2026-11-25T17:00:00+00:00"
+
+
+# --- second reading (issue 15) ------------------------------------------------------------------
+# Worked by hand from 002 §Timeframe, §Professional Discussions, §SARC, §Inpatients in Hospital,
+# §Health Attendance, §Health Practitioners should, §The Police should and §FAST.
+
+FRI_EVENING_BEFORE_BANK_HOLIDAY = "2026-08-28T19:00:00+01:00"  # Monday 31 August 2026 is a bank holiday
+
+
+def test_emergency_protection_is_a_serious_risk_of_harm_the_same_day():
+    plan = plan_for(flags=["emergency_protection"])
+    assert plan["meeting_deadline"] == "2026-11-25T23:59:59+00:00"
+    assert h.matched_ids(plan) == [EMERGENCY, IMMEDIATE]
+    h.assert_cites(plan["deadline_rule"]["source"], DOC, "Timeframe")
+
+
+def test_an_emergency_on_a_friday_evening_before_a_bank_holiday_is_not_given_tuesday():
+    plan = plan_for(FRI_EVENING_BEFORE_BANK_HOLIDAY, flags=["emergency_protection"])
+    assert plan["meeting_deadline"] == "2026-08-28T23:59:59+01:00"
+    assert h.level(plan, "edt") == "must"
+
+
+@pytest.mark.parametrize("meeting, due", [
+    ("2026-11-25T02:00:00+00:00", "2026-11-25T17:00:00+00:00"),   # small hours: that Wednesday
+    ("2026-11-25T08:59:59+00:00", "2026-11-25T17:00:00+00:00"),
+    ("2026-11-25T17:00:00+00:00", "2026-11-26T17:00:00+00:00"),   # the evening: Thursday
+    ("2026-11-25T23:59:59+00:00", "2026-11-26T17:00:00+00:00"),
+    ("2026-11-28T10:00:00+00:00", "2026-11-30T17:00:00+00:00"),   # Saturday: Monday
+    ("2026-08-31T00:30:00+01:00", "2026-09-01T17:00:00+01:00"),   # bank holiday Monday: Tuesday
+    ("2026-12-24T02:00:00+00:00", "2026-12-24T17:00:00+00:00"),   # Christmas Eve is a working day
+    ("2026-12-25T02:00:00+00:00", "2026-12-29T17:00:00+00:00"),   # Christmas, Boxing Day (Mon 28)
+    ("2026-03-29T03:00:00+01:00", "2026-03-30T17:00:00+01:00"),   # the spring clock change
+])
+def test_quorate_meeting_the_next_working_day_after_an_out_of_hours_discussion(meeting, due):
+    plan = plan_for("2026-11-20T10:00:00+00:00", meeting_at=meeting)
+    f = h.follow_up(plan, "quorate_meeting_due")
+    assert f["due"] == due and f["applies_if"] == "not_quorate" and f["raises_meeting"] is True
+
+
+def test_the_professional_discussions_follow_on_is_due_the_same_next_working_day():
+    profile = _profile()
+    follow_on = profile.out_of_hours.professional_discussion.follow_on
+    due = profile.area_calendar.deadline(follow_on.timescale, h_dt("2026-11-25T02:00:00+00:00"))
+    assert due.isoformat() == "2026-11-25T17:00:00+00:00"
+
+
+def test_sarc_for_sexual_exploitation_as_well_as_sexual_abuse():
+    plan = plan_for(concerns=["extra_familial_harm"])
+    assert h.level(plan, "sarc") == "should"
+    assert h.reason_sources(plan, "sarc") == [f"{DOC} §Child Sexual Assault Referral Centre (SARC)"]
+    both = plan_for(concerns=["extra_familial_harm", "sexual_abuse"])
+    assert h.level(both, "sarc") == "must" and len(h.reason_rules(both, "sarc")) == 2
+
+
+def test_the_in_patient_consultant_paediatrician_is_required_with_the_text_as_reason():
+    plan = plan_for(children=[h.child("A"), h.child("B", inpatient="paediatric")])
+    inv = h.invitee(plan, "hospital_consultant")
+    assert inv["level"] == "must"
+    assert "time and place to ensure the Consultant Paediatrician can attend" in inv["reasons"][0]["summary"]
+
+
+def h_dt(s: str):
+    from datetime import datetime
+    return datetime.fromisoformat(s)
+
+
+def _profile():
+    from bot.config_loader import load_profiles
+    return load_profiles(h.CONFIG_DIR)[AREA]
+
+
+@pytest.mark.parametrize("clinician, fills", [
+    ("camhs", True), ("mental_health_inpatient", True), ("hospital_consultant", True), ("health_visitor", True),
+    ("gp", False),  # GPs do not attend an initial strategy meeting across the Black Country
+])
+def test_the_most_relevant_health_practitioner_fills_health(clinician, fills):
+    from bot.core.quoracy import Answered, quorum_status
+    answers = [Answered("social_care", "S", "accepted"), Answered("police", "P", "accepted"),
+               Answered(clinician, "C", "accepted")]
+    assert quorum_status(_profile().quorum, answers).quorate is fills
+
+
+def test_escalation_is_walsalls_fast_route():
+    esc = _profile().escalation
+    assert "FAST" in esc.summary and "safeguarding lead" not in esc.summary
+    h.assert_cites(esc.source, DOC, "Finding a Solution Together (FAST)")
+
+
+def test_health_and_police_bring_their_whole_lists():
+    profile = _profile()
+    health = " ".join(i for g in profile.preparation_for("health") for i in g.items)
+    for words in ("medical assessments", "expert advice", "examinations", "maternity health"):
+        assert words in health, words
+    police = " ".join(i for g in profile.preparation_for("police") for i in g.items)
+    assert "Lead the criminal investigation" in police

@@ -184,3 +184,27 @@ def test_every_area_plans_reminders_with_unique_keys_citations_and_no_time_after
                 assert p.due_at < f.deadline
             if p.follow_up:
                 assert p.source  # every follow-up reminder carries its protocol citation
+
+
+def test_a_follow_up_the_protocol_leaves_undated_asks_the_chair_for_a_date_then_follows_it():
+    # North Somerset: the mid-point review's date "must be set at the meeting" (000 §Strategy
+    # Meeting: Factors for Consideration); no date is invented.
+    enquiry = Outcome(held=True, recorded_by="chair", recorded_at=uk("2026-11-25T15:00"), decision="joint")
+    args = dict(meeting_at="2026-11-25T14:00", invitations=ALL_ACCEPTED, outcome=enquiry)
+    (ask,) = by_kind(facts("north-somerset", "2026-11-25T10:00", **args), "investigation_review_due")
+    assert ask.due_at == uk("2026-11-26T09:00") and ask.key.split(":")[2] == "set_date"
+    assert "gives no date" in ask.text and ask.follow_up == "investigation_review_due"
+    dated = facts("north-somerset", "2026-11-25T10:00", follow_up_dates={"investigation_review_due": uk("2026-12-03T10:00")},
+                  **args)
+    review = by_kind(dated, "investigation_review_due")
+    assert {p.key.split(":")[2] for p in review} == {"soon", "due"}
+    assert uk("2026-12-03T10:00") in {p.due_at for p in review}
+
+
+def test_bristol_inform_the_lado_waits_for_the_decision_that_no_enquiry_follows():
+    args = dict(flags=("allegation_against_professional",), meeting_at="2026-11-25T14:00", invitations=ALL_ACCEPTED)
+    decided = lambda d: Outcome(held=True, recorded_by="c", recorded_at=uk("2026-11-25T15:00"), decision=d)
+    assert not by_kind(facts("bristol", "2026-11-25T10:00", **args), "lado_informed")
+    assert not by_kind(facts("bristol", "2026-11-25T10:00", outcome=decided("joint"), **args), "lado_informed")
+    (ask,) = by_kind(facts("bristol", "2026-11-25T10:00", outcome=decided("no_enquiry"), **args), "lado_informed")
+    assert "003_2d544eb75ad81283.txt §2.4" == ask.source and "LADO" in ask.text
