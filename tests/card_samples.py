@@ -333,6 +333,9 @@ def _reminder_meetings() -> list[MeetingFacts]:
     not_quorate = Outcome(held=True, recorded_by="00000000-0000-0000-0000-00000000c4a1",
                           recorded_at=datetime(2026, 11, 25, 21, 0, tzinfo=timezone.utc), quorate=False,
                           attended=("inv-social_care", "inv-police"), decision="joint")
+    no_enquiry = Outcome(held=True, recorded_by="00000000-0000-0000-0000-00000000c4a1",
+                         recorded_at=datetime(2026, 11, 25, 16, 0, tzinfo=timezone.utc), quorate=True,
+                         attended=("inv-social_care", "inv-health", "inv-police"), decision="no_enquiry")
     accepted = [_inv("social_care", "accepted"), _inv("health", "accepted"), _inv("police", "accepted")]
     out: list[MeetingFacts] = []
     for area in sorted(profiles()):
@@ -358,6 +361,9 @@ def _reminder_meetings() -> list[MeetingFacts]:
         # held, joint enquiry: every follow-up, those that wait for a s47 enquiry included
         out.append(_meeting(area, "2026-11-25T10:00:00+00:00", "2026-11-25T14:30:00+00:00", accepted,
                             outcome=held, state="held"))
+        # held, no enquiry, an allegation against a professional: the steps that follow no enquiry
+        out.append(_meeting(area, "2026-11-25T10:00:00+00:00", "2026-11-25T14:30:00+00:00", accepted,
+                            flags=("allegation_against_professional",), outcome=no_enquiry, state="held"))
         # decided and met out of hours (out-of-hours records)
         out.append(_meeting(area, "2026-11-25T18:30:00+00:00", "2026-11-25T20:00:00+00:00", accepted,
                             flags=("emergency_protection",), outcome=held, state="held"))

@@ -25,7 +25,7 @@ What is reminded, to whom, when (times in the area's calendar):
   if none does, for the decision that none does). "As soon as practicable" ones are reminded
   the next working morning. One whose date the protocol leaves to the chair (`due_set_by`)
   follows the date the chair set (`follow_up_dates`); until one is set, the chair is asked
-  the next working morning to set it.
+  to set it at the first office opening after the meeting.
 
 Quiet hours: a reminder that is not urgent, to someone who works office hours, is moved
 to the next office opening (never past the thing it reminds about). Urgent: anything due
@@ -335,7 +335,7 @@ def _follow_ups(ctx: _Ctx) -> list[Planned]:
         to_text = (" Send to: " + "; ".join(to) + ".") if to else ""
         due = datetime.fromisoformat(fu["due"]) if fu.get("due") else m.follow_up_dates.get(kind)
         if due is None and fu.get("due_set_by") == "chair":  # no date in the protocol: ask for one
-            at = ctx.calendar.next_office_time(m.meeting_at + timedelta(hours=16))
+            at = ctx.calendar.deadline(Timescale("next_office_opening"), m.meeting_at)  # the next working morning
             out.append(Planned(f"follow_up:{kind}:set_date:{m.meeting_at.isoformat()}", kind, "chair",
                                ctx.when(at, about=None, on_call=m.chair_on_call),
                                f"Set a date: {kind.replace('_', ' ')}",
