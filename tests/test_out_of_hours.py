@@ -253,8 +253,11 @@ async def test_north_somerset_review_meeting_is_prompted_when_an_out_of_hours_me
     assert "Joint section 47" in text_of(saved)
     now[0] = at("2026-11-26T09:00")
     await worker.run_until_idle()
+    # The timing is the responsible team's (000 §Quoracy): the chair is asked to set it and can
+    # raise the meeting.
     prompts = [c for c in t.cards_to(edt.conversation) if "followon_request" in text_of(c)]
     assert prompts and "review strategy meeting" in text_of(prompts[-1]).lower()
+    assert "gives no date" in text_of(prompts[-1])
     done = (await t.press(edt, "followon_request", {"meeting_id": meeting_id, "follow_up": "review_strategy_meeting"}))["value"]
     daytime = contact("north-somerset", "ns-social-care-office-hours")
     assert "Meeting requested" in text_of(done) and daytime.name in text_of(done)
