@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from .calendar import AreaCalendar
 from .conditions import Facts, holds
 from .profile import Cited, Profile
 from .request import PlanRequest
@@ -130,8 +131,7 @@ class Plan:
         return out
 
 
-def facts_of(request: PlanRequest, profile: Profile) -> Facts:
-    cal = profile.area_calendar
+def facts_of(request: PlanRequest, cal: AreaCalendar) -> Facts:
     return Facts(
         concerns=frozenset(request.concerns),
         flags=frozenset(request.flags),
@@ -143,10 +143,10 @@ def facts_of(request: PlanRequest, profile: Profile) -> Facts:
     )
 
 
-def meeting_deadline(profile: Profile, facts: Facts, decided_at: datetime) -> tuple[Cited, datetime, list[MatchedRule]]:
+def meeting_deadline(profile: Profile, cal: AreaCalendar, facts: Facts,
+                     decided_at: datetime) -> tuple[Cited, datetime, list[MatchedRule]]:
     """Earliest deadline among the matching specific rules (ties: the first in the profile);
     the default only when none matches. The winner is always among the matched rules."""
-    cal = profile.area_calendar
     matched = [
         MatchedRule(rule, cal.deadline(rule.timescale, decided_at))
         for rule in profile.timescales.rules
@@ -208,8 +208,8 @@ def _roles_of(rule, facts: Facts) -> list[str]:
     ]
 
 
-def follow_ups(profile: Profile, facts: Facts, decided_at: datetime, meeting_at: datetime) -> list[FollowUp]:
-    cal = profile.area_calendar
+def follow_ups(profile: Profile, cal: AreaCalendar, facts: Facts, decided_at: datetime,
+               meeting_at: datetime) -> list[FollowUp]:
     out = []
     for rule in profile.follow_ups:
         if not holds(rule.when, facts):
@@ -231,9 +231,9 @@ def make_plan(request: PlanRequest, profile: Profile, *, routed_out_of_hours: bo
     describe the decision itself."""
     if request.area != profile.id:
         raise ValueError(f"request is for area {request.area!r}, profile is {profile.id!r}")
-    cal = profile.area_calendar
-    facts = facts_of(request, profile)
-    rule, deadline, matched = meeting_deadline(profile, facts, request.decided_at)
+    cal = profile.area_calendar  # once: a pydantic private attribute costs microseconds each read
+    facts = facts_of(request, cal)
+    rule, deadline, matched = meeting_deadline(profile, cal, facts, request.decided_at)
     routed = replace(facts, out_of_hours=True) if routed_out_of_hours else facts
     meeting_at = None if request.meeting_at is None else cal.local(request.meeting_at)
     discussion = profile.discussion_for(routed)
@@ -248,7 +248,7 @@ def make_plan(request: PlanRequest, profile: Profile, *, routed_out_of_hours: bo
         matched_rules=tuple(matched),
         quorum=tuple(q.role for q in profile.quorum_for(routed).roles),
         invitees=tuple(invitees(profile, routed)),
-        follow_ups=None if meeting_at is None else tuple(follow_ups(profile, facts, request.decided_at, meeting_at)),
+        follow_ups=None if meeting_at is None else tuple(follow_ups(profile, cal, facts, request.decided_at, meeting_at)),
         chair=next((c for c in profile.chair if holds(c.when, routed)), None),
         meeting_target=meeting_target(profile, matched, request.decided_at, deadline),
         format=discussion.format if discussion else "meeting",
