@@ -466,13 +466,16 @@ def _profile():
     return load_profiles(h.CONFIG_DIR)[AREA]
 
 
-@pytest.mark.parametrize("clinician", ["camhs", "mental_health_inpatient", "hospital_consultant", "ward_nurse",
-                                       "health_visitor", "paediatrician"])
-def test_sirona_may_send_any_of_the_childs_clinicians_to_fill_health(clinician):
+@pytest.mark.parametrize("clinician, fills", [
+    ("camhs", True), ("mental_health_inpatient", True), ("hospital_consultant", True), ("ward_nurse", True),
+    ("health_visitor", True), ("paediatrician", True), ("gp", True),
+    ("adult_mental_health", False), ("substance_misuse", False),  # the parents' services, not the child's health
+])
+def test_sirona_may_send_any_of_the_childs_clinicians_to_fill_health(clinician, fills):
     from bot.core.quoracy import Answered, quorum_status
     answers = [Answered("social_care", "S", "accepted"), Answered("police", "P", "accepted"),
                Answered(clinician, "C", "accepted")]
-    assert quorum_status(_profile().quorum, answers).quorate
+    assert quorum_status(_profile().quorum, answers).quorate is fills
 
 
 def test_escalation_is_north_somersets_own():
