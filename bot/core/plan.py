@@ -162,10 +162,9 @@ def meeting_deadline(profile: Profile, cal: AreaCalendar, facts: Facts,
     return matched[0].rule, matched[0].deadline, matched
 
 
-def meeting_target(profile: Profile, matched: list[MatchedRule], decided_at: datetime,
+def meeting_target(cal: AreaCalendar, matched: list[MatchedRule], decided_at: datetime,
                    deadline: datetime) -> datetime | None:
     """The earliest target among the matched rules that set one, never after the deadline."""
-    cal = profile.area_calendar
     targets = [cal.deadline(m.rule.target, decided_at) for m in matched if m.rule.target is not None]
     if not targets:
         return None
@@ -250,7 +249,7 @@ def make_plan(request: PlanRequest, profile: Profile, *, routed_out_of_hours: bo
         invitees=tuple(invitees(profile, routed)),
         follow_ups=None if meeting_at is None else tuple(follow_ups(profile, cal, facts, request.decided_at, meeting_at)),
         chair=next((c for c in profile.chair if holds(c.when, routed)), None),
-        meeting_target=meeting_target(profile, matched, request.decided_at, deadline),
+        meeting_target=meeting_target(cal, matched, request.decided_at, deadline),
         format=discussion.format if discussion else "meeting",
         format_rule=discussion,
         separate_meetings=tuple(r for r in profile.separate_meetings if holds(r.when, facts)),
