@@ -221,7 +221,12 @@ class ReminderScheduler:
 
     async def _run(self) -> None:
         try:
-            await self.worker.run_due()
-        except Exception:
-            log.exception("reminder pass failed")
-        await self._plan_next()
+            try:
+                await self.worker.run_due()
+            except Exception:
+                log.exception("reminder pass failed")
+            await self._plan_next()
+        except asyncio.CancelledError:
+            # The app is stopping while a pass runs: its leases expire and whoever runs next
+            # sends what it had claimed. Not a fault, so no traceback in the log.
+            log.info("reminder pass stopped with the app")
