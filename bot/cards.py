@@ -947,6 +947,7 @@ def reminder_card(meeting_id: str, kind: str, detail: Mapping[str, Any], *, minu
         "source": str(detail.get("source") or ""), "follow_up": follow_up,
         "minutes": minutes, "done": bool(follow_up) and not minutes, "outcome": kind == "outcome_request",
         "raises_meeting": bool(detail.get("raises_meeting")),
+        "asks_date": bool(detail.get("asks_date")),
         "minutes_to": "\n".join(minutes_to),
     })
 

@@ -392,6 +392,11 @@ def _reminders(c: _Collector) -> None:
             minutes_to = reminders.recipients_of(meeting.plan, {r.follow_up}) if r.follow_up else []
             name = f"reminder.{r.kind}" + (f".{shape}" if shape else "")
             c.add(name, reminder_card, meeting.id, r.kind, r.detail(), minutes_to=minutes_to)
+    # A follow-up the protocol leaves the date of to the chair: the reminder asks for it.
+    c.add("reminder.set_date", reminder_card, "meeting-ns", "review_strategy_meeting",
+          {"title": "Set a date: review strategy meeting", "text": "Case BR-1: the protocol gives no date.",
+           "source": "North Somerset §Quoracy", "follow_up": "review_strategy_meeting", "raises_meeting": True,
+           "asks_date": True})
 
 
 def _outcomes(c: _Collector) -> None:

@@ -42,6 +42,7 @@ def run(m: Meeting, command: Command, at: datetime):
         Command.RECORD_DISCUSSION: lambda: m.record_discussion(held(later), {"with": "police"}, "Sam Chairperson", at),
         Command.RECORD_MINUTES: lambda: m.record_minutes(later, ("GP",)),
         Command.FOLLOW_UP_DONE: lambda: m.follow_up_done("minutes_due"),
+        Command.SET_FOLLOW_UP_DATE: lambda: m.set_follow_up_date("review_strategy_meeting", later),
         Command.RAISE_FOLLOW_ON: lambda: m.follow_on_raised("m2", []),
         Command.CLOSE: lambda: m.close(later, "Sam Chairperson"),
     }[command]()

@@ -257,12 +257,24 @@ async def test_north_somerset_review_meeting_is_prompted_when_an_out_of_hours_me
     # raise the meeting.
     prompts = [c for c in t.cards_to(edt.conversation) if "followon_request" in text_of(c)]
     assert prompts and "review strategy meeting" in text_of(prompts[-1]).lower()
-    assert "gives no date" in text_of(prompts[-1])
+    assert "gives no date" in text_of(prompts[-1]) and "followup_date" in text_of(prompts[-1])
+    # The chair sets the date (Monday 30 November, 14:00): the reminders follow it from now on.
+    too_early = await t.press(edt, "followup_date", {"meeting_id": meeting_id, "follow_up": "review_strategy_meeting",
+                                                      "due_date": "2026-11-24", "due_time": "10:00"})
+    assert "before the meeting" in text_of(too_early)
+    saved = (await t.press(edt, "followup_date", {"meeting_id": meeting_id, "follow_up": "review_strategy_meeting",
+                                                  "due_date": "2026-11-30", "due_time": "14:00"}))["value"]
+    assert "Date set" in text_of(saved) and "Monday 30 November 2026, 14:00" in text_of(saved)
+    review = [r for r in service.repo.list_reminders(meeting_id)
+              if r.kind == "review_strategy_meeting" and r.state == "pending"]
+    assert review and all("set_date" not in r.key for r in review)
+    assert max(r.due_at for r in review) == at("2026-11-30T14:00")
     done = (await t.press(edt, "followon_request", {"meeting_id": meeting_id, "follow_up": "review_strategy_meeting"}))["value"]
     daytime = contact("north-somerset", "ns-social-care-office-hours")
     assert "Meeting requested" in text_of(done) and daytime.name in text_of(done)
     child = service.repo.get_meeting(service.repo.get_meeting(meeting_id).outcome["follow_on_meeting_id"])
     assert child.chair_aad_id == daytime.aad_object_id and child.plan["routing"]["out_of_hours"] is False
+    assert child.deadline == at("2026-11-30T14:00")  # the date the chair set
     pending = {r.kind for r in service.repo.list_reminders(meeting_id) if r.state == "pending"}
     assert "review_strategy_meeting" not in pending  # the request settles the prompt
     twice = (await t.press(edt, "followon_request", {"meeting_id": meeting_id, "follow_up": "review_strategy_meeting"}))["value"]

@@ -44,6 +44,7 @@ class Command(str, Enum):
     RECORD_DISCUSSION = "record_discussion"  # the protocol's professional discussion instead
     RECORD_MINUTES = "record_minutes"
     FOLLOW_UP_DONE = "follow_up_done"
+    SET_FOLLOW_UP_DATE = "set_follow_up_date"  # a follow-up the protocol leaves the date of to the chair
     RAISE_FOLLOW_ON = "raise_follow_on"    # a further meeting for the daytime team
     CLOSE = "close"                        # nothing more to do: the record is complete
 
@@ -56,10 +57,11 @@ ALLOWED: dict[State, frozenset[Command]] = {
                        Command.RECORD_OUTCOME, Command.RECORD_DISCUSSION}),
     # The chair may correct the outcome (say, the decision) until the record is closed.
     "held": frozenset({Command.RECORD_OUTCOME, Command.RECORD_MINUTES, Command.FOLLOW_UP_DONE,
-                       Command.RAISE_FOLLOW_ON, Command.CLOSE}),
+                       Command.SET_FOLLOW_UP_DATE, Command.RAISE_FOLLOW_ON, Command.CLOSE}),
     # A meeting that did not take place is given a new time, or cancelled, or closed.
     "not_held": frozenset({Command.SET_TIME, Command.CANCEL, Command.ANSWER, Command.INVITE,
-                           Command.FOLLOW_UP_DONE, Command.RAISE_FOLLOW_ON, Command.CLOSE}),
+                           Command.FOLLOW_UP_DONE, Command.SET_FOLLOW_UP_DATE, Command.RAISE_FOLLOW_ON,
+                           Command.CLOSE}),
     "closed": frozenset(),
     "cancelled": frozenset(),
     "withdrawn": frozenset(),
@@ -89,6 +91,7 @@ _WHY_NOT: dict[Command, str] = {
     Command.RECORD_DISCUSSION: "A professional discussion can be recorded only before the outcome",
     Command.RECORD_MINUTES: "Minutes can be recorded only for a meeting that was held",
     Command.FOLLOW_UP_DONE: "Follow-ups can be marked done only after the meeting",
+    Command.SET_FOLLOW_UP_DATE: "A follow-up's date can be set only after the meeting",
     Command.RAISE_FOLLOW_ON: "A further meeting can be requested only after this one",
     Command.CLOSE: "Only a meeting whose outcome is recorded can be closed",
 }
@@ -253,6 +256,15 @@ class Meeting:
         doc = {**(self.outcome or {}), "completed": sorted(done | {kind})}
         return self._changed(outcome=doc), [Event("follow_up_done", {"kind": kind})]
 
+    def set_follow_up_date(self, kind: str, when: datetime) -> tuple["Meeting", list[Event]]:
+        """The date of a follow-up the protocol gives none for (the chair decides it)."""
+        self.check(Command.SET_FOLLOW_UP_DATE)
+        if self.meeting_at is not None and when < self.meeting_at:
+            raise Refused(f"The date is before the meeting ({uk_moment(self.meeting_at)}); nothing was changed.")
+        dates = {**((self.outcome or {}).get("follow_up_dates") or {}), kind: when.isoformat()}
+        doc = {**(self.outcome or {}), "follow_up_dates": dates}
+        return self._changed(outcome=doc), [Event("follow_up_date_set", {"kind": kind, "due": when.isoformat()})]
+
     def follow_on_raised(self, child_id: str, settles: list[str]) -> tuple["Meeting", list[Event]]:
         """A further meeting was requested for the daytime team: once per meeting."""
         self.check(Command.RAISE_FOLLOW_ON)
@@ -275,7 +287,7 @@ class Meeting:
 
 
 # What survives a not-held meeting being given a new time: none of the outcome itself.
-_KEPT_WHEN_REARRANGED = frozenset({"completed", "follow_on_meeting_id"})
+_KEPT_WHEN_REARRANGED = frozenset({"completed", "follow_on_meeting_id", "follow_up_dates"})
 
 
 def merge_outcome(stored: Mapping[str, Any] | None, outcome: Outcome) -> dict[str, Any]:

@@ -114,6 +114,7 @@ class Planned:
     expires_at: datetime | None = None  # not worth sending after this (e.g. "starts soon")
     follow_up: str | None = None   # the follow-up kind, for a "done" button
     raises_meeting: bool = False   # the follow-up is a further meeting: offer to request it
+    asks_date: bool = False        # the protocol gives no date: the reminder asks the chair for one
 
     def detail(self) -> dict[str, Any]:
         out = {
@@ -122,6 +123,8 @@ class Planned:
         }
         if self.raises_meeting:
             out["raises_meeting"] = True
+        if self.asks_date:
+            out["asks_date"] = True
         return out
 
 
@@ -341,7 +344,7 @@ def _follow_ups(ctx: _Ctx) -> list[Planned]:
                                f"Set a date: {kind.replace('_', ' ')}",
                                f"Case {m.case_ref}: {summary}{to_text} The protocol gives no date: set one, "
                                "and the reminders will follow it.", source, follow_up=kind,
-                               raises_meeting=bool(fu.get("raises_meeting"))))
+                               raises_meeting=bool(fu.get("raises_meeting")), asks_date=True))
             continue
         if due is None:  # as soon as practicable: the next working morning after the meeting
             at = ctx.calendar.next_office_time(m.meeting_at + timedelta(hours=16))

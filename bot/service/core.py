@@ -345,6 +345,7 @@ class ConversationService:
             escalation={"summary": profile.escalation.summary, "source": profile.escalation.source},
             meeting_at=meeting.meeting_at, outcome=Outcome.from_json(stored if "held" in stored else None),
             completed=frozenset(stored.get("completed") or ()),
+            follow_up_dates={k: datetime.fromisoformat(v) for k, v in (stored.get("follow_up_dates") or {}).items()},
             minutes_circulated=bool(stored.get("minutes_circulated_at")),
             fallback=fallback.citation() if fallback else None,
             follow_on=meeting.plan.get("follow_on"),

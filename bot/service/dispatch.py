@@ -31,6 +31,7 @@ HANDLERS: dict[str, Handler] = {
     "cancel_open": status.cancel_open, "meeting_cancel": status.cancel,
     "outcome_open": outcome.open_form, "outcome_submit": outcome.submit,
     "minutes_submit": outcome.minutes, "followup_done": outcome.follow_up_done,
+    "followup_date": outcome.follow_up_date,
     "meeting_close": outcome.close,
     # out of hours
     "discussion_open": out_of_hours.open_form, "discussion_submit": out_of_hours.submit,

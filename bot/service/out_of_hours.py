@@ -105,7 +105,8 @@ async def request_follow_on(svc: ConversationService, actor: Actor, data: dict) 
     fu = next((f for f in meeting.plan.get("follow_ups") or () if f["kind"] == kind and f.get("raises_meeting")), None)
     if fu is None:
         return Reply(text="That is not a meeting this meeting's plan asks for; nothing was changed.")
-    due = datetime.fromisoformat(fu["due"]) if fu.get("due") else None
+    chosen = ((meeting.outcome or {}).get("follow_up_dates") or {}).get(kind)  # the chair's date, where the text has none
+    due = datetime.fromisoformat(fu["due"]) if fu.get("due") else datetime.fromisoformat(chosen) if chosen else None
     text = await raise_follow_on(svc, meeting, actor, summary=fu["rule"]["summary"], source=fu["rule"]["source"],
                                  due=due, due_rule=fu["rule"], settles=[kind])
     return Reply(card=cards.message_card("Meeting requested", text), replace=True)

@@ -1,6 +1,8 @@
 """After the meeting: the outcome, the minutes, follow-ups done, and closing the record."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from .. import cards
 from .records import MeetingRecord
 from ..core import reminders
@@ -89,6 +91,30 @@ async def follow_up_done(svc: ConversationService, actor: Actor, data: dict) -> 
     svc.refresh_soon(meeting.id)
     return Reply(card=cards.message_card("Marked done", f"{kind.replace('_', ' ').capitalize()}: no more reminders."),
                  replace=True)
+
+
+async def follow_up_date(svc: ConversationService, actor: Actor, data: dict) -> Reply:
+    """The chair sets the date of a follow-up the protocol leaves to them (North Somerset's
+    review meeting, "timing ... decided by the responsible social care team"): its reminders
+    follow that date from now on."""
+    meeting = await svc.chair_meeting(actor, data)
+    kind = str(data.get("follow_up") or "")
+    fu = next((f for f in meeting.plan.get("follow_ups") or () if f["kind"] == kind), None)
+    if fu is None or fu.get("due_set_by") != "chair":
+        return Reply(text="That follow-up's date is set by the protocol, not by the chair; nothing was changed.")
+    when_text = cards.uk_instant(str(data.get("due_date") or ""), str(data.get("due_time") or "") or "09:00")
+    if when_text is None:
+        return Reply(text="Enter the date (YYYY-MM-DD) and, if it matters, the time (HH:MM, UK time); nothing was changed.")
+    when = datetime.fromisoformat(when_text)
+
+    def decide(rec, m):
+        svc.check_chair(rec, actor)
+        return Change(*m.set_follow_up_date(kind, when))
+
+    await svc.change(meeting.id, actor.aad_object_id, decide)
+    svc.refresh_soon(meeting.id)
+    return Reply(card=cards.message_card("Date set", f"{kind.replace('_', ' ').capitalize()}: "
+                                         f"{cards.uk_time(when)}. The reminders follow this date."), replace=True)
 
 
 async def close(svc: ConversationService, actor: Actor, data: dict) -> Reply:
