@@ -577,17 +577,24 @@ def print_latency(title: str, bursts: list[Burst], gated: bool) -> float:
 # --- the run --------------------------------------------------------------------------------
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[tuple[str, web.Application]]:
-    app = create_app(settings)
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """`app` served on an ephemeral port of 127.0.0.1; yields its base URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
         host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}", app
+        yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[tuple[str, web.Application]]:
+    app = create_app(settings)
+    async with serving(app) as url:
+        yield url, app
 
 
 async def run(args: argparse.Namespace, db_url: str, planner: Planner, form: dict) -> dict:

@@ -1,0 +1,252 @@
+"""Card-action throughput of the real bot against a bare botbuilder echo bot, in one run.
+
+    .venv/bin/python bench/card_actions.py              # SQLite and PostgreSQL (about 50 s)
+    .venv/bin/python bench/card_actions.py --check      # also exit 1 if a ratio misses the target
+    .venv/bin/python bench/card_actions.py --databases sqlite
+
+For each database: the real bot (bot.app.create_app, with the connector emulator of
+tests/emulators/connector.py enforcing Teams' limits) and the echo bot (bench/echo_bot.py:
+a stock CloudAdapter with the same msrest speed-up) are served side by side in this process.
+The setup of bench/delivery.py gives --users agency contacts a delivered invitation each
+(small real requests in every area). Then --users concurrent users, in a closed loop (each
+sends its next press as soon as the last is answered), press their invitation's buttons:
+Accept, then Decline with a reason, then Accept ..., every press a real change (recorded,
+reminders re-planned, the chair's card updated). The echo bot gets the same request bodies.
+The load comes from a separate process, so the client's own work does not take the bots'
+CPU. The two bots take turns, --rounds times (echo, real, echo, real, ...), so that whatever
+else the machine is doing falls on both alike; a warm-up of one press per user each
+comes first and is not counted.
+
+Printed per database and bot: requests, requests/s (requests over the summed wall time of
+its turns), p50 and p99 of the HTTP round trip, the slowest and fastest turn; then the
+ratio real/echo of requests/s. Target: the real bot at >= TARGET_RATIO of the echo bot's
+throughput on each database. Every answer is checked ("You accepted" / "You declined" from
+the real bot, "You pressed" from the echo bot); an unexpected one fails the run.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+
+from bench.delivery import (  # noqa: E402
+    LogTally, Planner, Teams, fresh_database, ms, pct, prepare_users, running_bot, serving,
+)
+from bench.echo_bot import create_echo_app  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from tests.emulators.connector import running_emulator  # noqa: E402
+
+TARGET_RATIO = 0.40
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+# One round of presses per user: each is a change of the stored answer.
+PRESSES = (("invite_accept", {}, "You accepted"),
+           ("invite_decline", {"decline_reason": "In court all day"}, "You declined"))
+ECHO_ANSWER = "You pressed"
+
+
+# --- the load, from its own process ---------------------------------------------------------
+
+def drive(url: str, sequences: list[list[bytes]], expected: list[list[str]]) -> tuple[list[float], float, list[str]]:
+    """Each sequence is one user posting its bodies one after another (a closed loop), all
+    users at once. (round trips in seconds, wall seconds, unexpected answers)."""
+    return asyncio.run(_drive(url, sequences, expected))
+
+
+async def _drive(url: str, sequences: list[list[bytes]], expected: list[list[str]]) -> tuple[list[float], float, list[str]]:
+    samples: list[float] = []
+    wrong: list[str] = []
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        async def user(bodies: list[bytes], wants: list[str]) -> None:
+            for body, want in zip(bodies, wants):
+                t0 = time.perf_counter()
+                async with http.post(url, data=body, headers=headers) as resp:
+                    raw = await resp.read()
+                samples.append(time.perf_counter() - t0)
+                text = raw.decode(errors="replace")
+                if resp.status != 200 or want not in text:
+                    wrong.append(f"HTTP {resp.status}, expected {want!r}: {text[:200]}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(user(b, w) for b, w in zip(sequences, expected)))
+        return samples, time.perf_counter() - t0, wrong
+
+
+@dataclass
+class Turns:
+    """What one bot did over its turns on one database."""
+
+    samples: list[float]
+    walls: list[float]
+    wrong: list[str]
+
+    @property
+    def requests(self) -> int:
+        return len(self.samples)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / sum(self.walls) if self.walls else 0.0
+
+
+# --- one database ---------------------------------------------------------------------------
+
+async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool: ProcessPoolExecutor) -> dict:
+    settings = replace(Settings(), database_url=db_url, config_dir=args.config, delivery_poll_seconds=0.5,
+                       worker_id="bench")
+    loop = asyncio.get_running_loop()
+    async with running_emulator() as emu:
+        emu.enforce_limits()  # Teams' limits: the bot's client must keep within them
+        async with running_bot(settings) as (bot_url, app), serving(create_echo_app(settings)) as echo_url, \
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            t = Teams(http, bot_url, emu, app)
+            users, setup = await prepare_users(t, planner, args.users, args.per_meeting)
+
+            def presses(count: int, echo: bool) -> tuple[list[list[bytes]], list[list[str]]]:
+                bodies, wants = [], []
+                for person, invitation_id in users:
+                    seq = [PRESSES[i % len(PRESSES)] for i in range(count)]
+                    bodies.append([t.press_body(person, verb, {"invitation_id": invitation_id, **data})
+                                   for verb, data, _ in seq])
+                    wants.append([ECHO_ANSWER if echo else want for _, _, want in seq])
+                return bodies, wants
+
+            async def turn(echo: bool, count: int, into: Turns | None) -> None:
+                url = f"{echo_url if echo else bot_url}/api/messages"
+                bodies, wants = presses(count, echo)
+                samples, wall, wrong = await loop.run_in_executor(pool, drive, url, bodies, wants)
+                if into is not None:
+                    into.samples += samples
+                    into.walls.append(wall)
+                    into.wrong += wrong
+                elif wrong:
+                    raise RuntimeError(f"warm-up: unexpected answer: {wrong[0]}")
+
+            # Warm-up: Accept then Decline once per user, so every later Accept is a change.
+            await turn(True, len(PRESSES), None)
+            await turn(False, len(PRESSES), None)
+            await t.quiet(0.3)
+            echo, real = Turns([], [], []), Turns([], [], [])
+            per_turn = args.requests // (args.rounds * len(users))
+            for _ in range(args.rounds):
+                await turn(True, per_turn, echo)
+                await turn(False, per_turn, real)
+            await t.quiet(0.3)  # the chair-card updates settle
+            return {"echo": echo, "real": real, "setup": setup, "violations": emu.limit_violations,
+                    "per_turn": per_turn}
+
+
+def print_database(title: str, result: dict, users: int, rounds: int) -> float:
+    setup = result["setup"]
+    print(f"\n{title}")
+    print(f"   setup: {setup['meetings']} meetings, {setup['invitations']} invitations delivered in "
+          f"{setup['seconds']:.1f} s; {users} users, {rounds} turns each of {result['per_turn']} presses per user")
+    print("   bot       requests    req/s      p50      p99   turns (req/s)")
+    for name in ("echo", "real"):
+        r: Turns = result[name]
+        samples = sorted(r.samples)
+        turn_rates = [len(r.samples) / len(r.walls) / w for w in r.walls]
+        print(f"   {name:<8} {r.requests:>9} {r.rate:>8.0f} {ms(pct(samples, 0.5)):>8} {ms(pct(samples, 0.99)):>8}   "
+              f"{', '.join(f'{x:.0f}' for x in turn_rates)}")
+    ratio = result["real"].rate / result["echo"].rate
+    per_turn = [(len(result['real'].samples) / rounds / rw) / (len(result['echo'].samples) / rounds / ew)
+                for rw, ew in zip(result["real"].walls, result["echo"].walls)]
+    verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
+    print(f"   real/echo: {ratio:.1%} (per pair of turns: {', '.join(f'{x:.0%}' for x in per_turn)}; "
+          f"median {statistics.median(per_turn):.0%}); target >= {TARGET_RATIO:.0%}: {verdict}")
+    print(f"   connector limit violations: {result['violations']}")
+    wrong = result["real"].wrong + result["echo"].wrong
+    if wrong:
+        print(f"   UNEXPECTED ANSWERS: {len(wrong)}, e.g. {wrong[0]}")
+    return ratio
+
+
+@contextlib.contextmanager
+def database(kind: str, scratch: Path) -> Iterator[tuple[str, str]]:
+    scratch.mkdir(exist_ok=True)
+    with fresh_database(None if kind == "sqlite" else PG_URL, scratch) as found:
+        yield found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--databases", default="sqlite,postgres",
+                        help="comma-separated: sqlite, postgres (TEST_DATABASE_URL or the local test database, "
+                             "a fresh schema dropped after); default both")
+    parser.add_argument("--users", type=int, default=50, help="concurrent users (default 50)")
+    parser.add_argument("--requests", type=int, default=600,
+                        help="counted presses per bot and database (default 600; rounded down to whole turns)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each bot takes, alternating (default 3)")
+    parser.add_argument("--per-meeting", type=int, default=5, help="at most this many users answer in one meeting")
+    parser.add_argument("--config", type=Path, default=ROOT / "config", help="folder of area profiles and directories")
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if real/echo < {TARGET_RATIO:.0%} on a database")
+    args = parser.parse_args(argv)
+    kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
+    if not kinds or set(kinds) - {"sqlite", "postgres"}:
+        parser.error("--databases takes sqlite, postgres or both")
+    if args.users < 1 or args.rounds < 1 or args.requests < args.users * args.rounds * len(PRESSES):
+        parser.error(f"--requests must allow at least {len(PRESSES)} presses per user per turn")
+    # Whole rounds of presses per turn, so each turn starts with Accept on a declined invitation.
+    args.requests -= args.requests % (args.users * args.rounds * len(PRESSES))
+
+    tallies = LogTally()
+    logging.getLogger().addHandler(tallies)
+    logging.getLogger().setLevel(logging.INFO)
+    for noisy in ("alembic", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    planner = Planner(args.config)
+    planner.answering_meetings(args.users, args.per_meeting)  # fail early if there are too few contacts
+    from sqlalchemy.exc import OperationalError
+
+    print(f"card-action benchmark: Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+          f"{os.cpu_count()} CPUs (os.cpu_count()); load {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("bots: the real bot (bot.app.create_app) and the echo bot (bench/echo_bot.py) in this process;"
+          " the load in another")
+    started = time.perf_counter()
+    ratios: dict[str, float] = {}
+    wrong = 0
+    # The load process is started before any event loop or database exists (spawn: a clean interpreter).
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            tempfile.TemporaryDirectory(prefix="stratbot-bench-") as scratch:
+        pool.submit(int).result()
+        for kind in kinds:
+            try:
+                with database(kind, Path(scratch) / kind) as (db_url, db_text):
+                    result = asyncio.run(measure(args, db_url, planner, pool))
+            except OperationalError as e:
+                print(f"{kind}: database error: {getattr(e, 'orig', None) or e}", file=sys.stderr)
+                return 2
+            ratios[kind] = print_database(f"{db_text}:", result, args.users, args.rounds)
+            wrong += len(result["real"].wrong) + len(result["echo"].wrong)
+    print(f"\nreal/echo: {', '.join(f'{k} {r:.1%}' for k, r in ratios.items())} (target >= {TARGET_RATIO:.0%})")
+    print("\n".join(tallies.summary()))
+    print(f"run time: {time.perf_counter() - started:.1f} s")
+    failures = [f"{k}: real/echo {r:.1%} below {TARGET_RATIO:.0%}" for k, r in ratios.items() if r < TARGET_RATIO]
+    if wrong:
+        failures.append(f"{wrong} unexpected answers")
+    if failures:
+        print("FAIL: " + "; ".join(failures))
+    return 1 if (args.check and failures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

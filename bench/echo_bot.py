@@ -1,0 +1,79 @@
+"""The baseline of bench/card_actions.py: a bare botbuilder echo bot, nothing else.
+
+A stock CloudAdapter served by `adapter.process` (as botbuilder's samples serve it), with
+the same msrest speed-up the real bot applies (bot/adapters/teams/speedups.py), so that the
+ratio measures the bot's own work and not a fix the baseline lacks. It answers an
+`adaptiveCard/action` invoke with a small card naming the verb pressed: no database, no
+outbound call. Like the real bot (bot/adapters/teams/handler.py), it answers the invoke
+with an InvokeResponse whose body is the AdaptiveCardInvokeResponse model, because
+ActivityHandler's own path serialises the body twice and CloudAdapter then fails on it.
+
+    .venv/bin/python bench/echo_bot.py --port 3979     # serve it on its own
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from http import HTTPStatus
+from pathlib import Path
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext  # noqa: E402
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication  # noqa: E402
+from botbuilder.schema import AdaptiveCardInvokeResponse  # noqa: E402
+
+from bot.adapters.teams import speedups  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def echo_card(verb: str) -> dict:
+    return {"type": "AdaptiveCard", "version": "1.4",
+            "body": [{"type": "TextBlock", "text": f"You pressed {verb}", "wrap": True}]}
+
+
+class EchoBot(ActivityHandler):
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        if activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        body = AdaptiveCardInvokeResponse(status_code=200, type=CARD, value=echo_card(str(action.get("verb") or "")))
+        return InvokeResponse(status=int(HTTPStatus.OK), body=body)
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        await turn_context.send_activity(f"You said {turn_context.activity.text}")
+
+
+def create_echo_app(settings: Settings | None = None) -> web.Application:
+    """The echo bot as an aiohttp app with POST /api/messages (auth as `settings` say: off
+    without an app id, as for the real bot in the bench)."""
+    speedups.apply()
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication((settings or Settings()).botframework_config()))
+    bot = EchoBot()
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        return await adapter.process(request, bot)
+
+    app = web.Application()
+    app.router.add_post("/api/messages", messages)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="a bare botbuilder echo bot (the card-action bench's baseline)")
+    parser.add_argument("--port", type=int, default=3979)
+    args = parser.parse_args(argv)
+    web.run_app(create_echo_app(), host="127.0.0.1", port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
