@@ -9,8 +9,8 @@ Concurrency model. Several replicas share one PostgreSQL database:
     `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL so concurrent claimers pass each
     other by instead of queueing or double-claiming. A replica that dies mid-send simply
     lets its lease expire and another takes the row over (`attempts` counts the tries).
-    On SQLite every transaction begins IMMEDIATE (engine.py), so there is one writer at
-    a time and the guarded UPDATE is enough.
+    On SQLite every writing transaction begins IMMEDIATE (engine.py; reads outside a unit of
+    work do not), so there is one writer at a time and the guarded UPDATE is enough.
   * Meetings carry a `version` for optimistic concurrency: pass the version you read to
     `update_meeting_fields` and a concurrent change makes yours fail loudly.
   * State that matters is written before it is acted on: invitations exist (pending)
@@ -193,6 +193,8 @@ class Repository:
         self._clock = clock
         self._engine = None
         self._local = threading.local()  # the unit of work open in this thread, if any
+        # Reads outside a unit of work: on SQLite they do not queue for the write lock (engine.py).
+        self._reads = make_sessionmaker(sessions.kw["bind"], read_only=True)
 
     @classmethod
     def from_url(cls, url: str | URL | None = None, clock: Callable[[], datetime] = _utcnow, **engine_kwargs) -> "Repository":
@@ -237,6 +239,17 @@ class Repository:
         with self._sessions.begin() as s:
             yield s
 
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """The open unit of work's session (a read there sees its own changes), or a
+        read-only transaction of this call's own."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self._reads.begin() as s:
+            yield s
+
     def lock_meeting(self, meeting_id: str) -> MeetingRecord | None:
         """Read a meeting for changing it: on PostgreSQL the row stays locked until the unit of
         work ends, so two actions on one meeting (two answers, an answer and the outcome) take
@@ -277,7 +290,7 @@ class Repository:
             return _record(UserRecord, s.scalars(stmt, execution_options={"populate_existing": True}).one())
 
     def get_user(self, aad_object_id: str) -> UserRecord | None:
-        with self._session() as s:
+        with self._read() as s:
             row = s.get(User, aad_object_id)
             return None if row is None else _record(UserRecord, row)
 
@@ -312,7 +325,7 @@ class Repository:
             return _record(MeetingRecord, row)
 
     def get_meeting(self, meeting_id: str) -> MeetingRecord | None:
-        with self._session() as s:
+        with self._read() as s:
             row = s.get(Meeting, meeting_id, populate_existing=True)
             return None if row is None else _record(MeetingRecord, row)
 
@@ -391,11 +404,11 @@ class Repository:
             return self._invitations(s, meeting_id)
 
     def list_invitations(self, meeting_id: str) -> list[InvitationRecord]:
-        with self._session() as s:
+        with self._read() as s:
             return self._invitations(s, meeting_id)
 
     def get_invitation(self, invitation_id: str) -> InvitationRecord | None:
-        with self._session() as s:
+        with self._read() as s:
             row = s.get(Invitation, invitation_id, populate_existing=True)
             return None if row is None else _record(InvitationRecord, row)
 
@@ -622,7 +635,7 @@ class Repository:
     def meetings_sending_with_nothing_pending(self) -> list[str]:
         """Meetings still "sending" whose invitations are all delivered or given up: a worker
         died before it settled them."""
-        with self._session() as s:
+        with self._read() as s:
             pending = select(Invitation.id).where(Invitation.meeting_id == Meeting.id,
                                                    Invitation.delivery_state == "pending").exists()
             return list(s.scalars(select(Meeting.id).where(Meeting.state == "sending", ~pending)))
@@ -630,20 +643,20 @@ class Repository:
     def meetings_with_events(self, starting_after: datetime) -> list[MeetingRecord]:
         """Meetings with a calendar event still worth reading answers from: sent (or being
         sent) and starting after the given instant."""
-        with self._session() as s:
+        with self._read() as s:
             rows = s.scalars(select(Meeting).where(
                 Meeting.event_id.is_not(None), Meeting.state.in_(("sending", "sent", "not_held")),
                 Meeting.meeting_at > starting_after).order_by(Meeting.meeting_at))
             return [_record(MeetingRecord, r) for r in rows]
 
     def list_reminders(self, meeting_id: str) -> list[ReminderRecord]:
-        with self._session() as s:
+        with self._read() as s:
             rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
             return [_record(ReminderRecord, r) for r in rows]
 
     def next_reminder_due(self) -> datetime | None:
         """When the earliest pending reminder falls due (for the scheduler)."""
-        with self._session() as s:
+        with self._read() as s:
             # A row held by a lease (in flight, or backing off) is not due before the lease ends.
             ready = case((Reminder.lease_expires_at > Reminder.due_at, Reminder.lease_expires_at), else_=Reminder.due_at)
             # Typed as the column, so the UTC instant type reads the result (SQLite returns text).
@@ -734,6 +747,6 @@ class Repository:
 
     def list_events(self, meeting_id: str) -> list[EventRecord]:
         """The meeting's audit log, oldest first."""
-        with self._session() as s:
+        with self._read() as s:
             rows = s.scalars(select(Event).where(Event.meeting_id == meeting_id).order_by(Event.id)).all()
             return [_record(EventRecord, r) for r in rows]
