@@ -46,11 +46,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+from sqlalchemy import Engine, event  # noqa: E402
 
 from bench.delivery import (  # noqa: E402
     LogTally, Planner, Teams, fresh_database, ms, pct, prepare_users, running_bot, serving,
 )
 from bench.echo_bot import create_echo_app  # noqa: E402
+from bot.adapters.db.engine import READ_ONLY  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.emulators.connector import running_emulator  # noqa: E402
 
@@ -90,6 +92,19 @@ async def _drive(url: str, sequences: list[list[bytes]], expected: list[list[str
         return samples, time.perf_counter() - t0, wrong
 
 
+class TransactionCount:
+    """Database transactions begun in this process (any engine), reading and writing."""
+
+    def __init__(self) -> None:
+        self.reads = self.writes = 0
+
+    def __call__(self, conn) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            self.reads += 1
+        else:
+            self.writes += 1
+
+
 @dataclass
 class Turns:
     """What one bot did over its turns on one database."""
@@ -97,6 +112,9 @@ class Turns:
     samples: list[float]
     walls: list[float]
     wrong: list[str]
+    cpu: float = 0.0  # CPU seconds of this process (the bots, the emulator) over the turns
+    reads: int = 0    # database transactions begun over the turns (the bot's workers' included)
+    writes: int = 0
 
     @property
     def requests(self) -> int:
@@ -113,9 +131,11 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
     settings = replace(Settings(), database_url=db_url, config_dir=args.config, delivery_poll_seconds=0.5,
                        worker_id="bench")
     loop = asyncio.get_running_loop()
+    transactions = TransactionCount()
+    event.listen(Engine, "begin", transactions)
     async with running_emulator() as emu:
         emu.enforce_limits()  # Teams' limits: the bot's client must keep within them
-        async with running_bot(settings) as (bot_url, app), serving(create_echo_app(settings)) as echo_url, \
+        async with running_bot(settings) as (bot_url, app), serving(create_echo_app()) as echo_url, \
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             t = Teams(http, bot_url, emu, app)
             users, setup = await prepare_users(t, planner, args.users, args.per_meeting)
@@ -132,11 +152,15 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
             async def turn(echo: bool, count: int, into: Turns | None) -> None:
                 url = f"{echo_url if echo else bot_url}/api/messages"
                 bodies, wants = presses(count, echo)
+                cpu, reads, writes = time.process_time(), transactions.reads, transactions.writes
                 samples, wall, wrong = await loop.run_in_executor(pool, drive, url, bodies, wants)
                 if into is not None:
                     into.samples += samples
                     into.walls.append(wall)
                     into.wrong += wrong
+                    into.cpu += time.process_time() - cpu
+                    into.reads += transactions.reads - reads
+                    into.writes += transactions.writes - writes
                 elif wrong:
                     raise RuntimeError(f"warm-up: unexpected answer: {wrong[0]}")
 
@@ -150,6 +174,7 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
                 await turn(True, per_turn, echo)
                 await turn(False, per_turn, real)
             await t.quiet(0.3)  # the chair-card updates settle
+            event.remove(Engine, "begin", transactions)
             return {"echo": echo, "real": real, "setup": setup, "violations": emu.limit_violations,
                     "per_turn": per_turn}
 
@@ -159,14 +184,21 @@ def print_database(title: str, result: dict, users: int, rounds: int) -> float:
     print(f"\n{title}")
     print(f"   setup: {setup['meetings']} meetings, {setup['invitations']} invitations delivered in "
           f"{setup['seconds']:.1f} s; {users} users, {rounds} turns each of {result['per_turn']} presses per user")
-    print("   bot       requests    req/s      p50      p99   turns (req/s)")
+    print("   bot       requests    req/s      p50      p99   CPU/request   turns (req/s)")
     for name in ("echo", "real"):
         r: Turns = result[name]
         samples = sorted(r.samples)
         turn_rates = [len(r.samples) / len(r.walls) / w for w in r.walls]
         print(f"   {name:<8} {r.requests:>9} {r.rate:>8.0f} {ms(pct(samples, 0.5)):>8} {ms(pct(samples, 0.99)):>8}   "
-              f"{', '.join(f'{x:.0f}' for x in turn_rates)}")
+              f"{r.cpu / r.requests * 1000:>8.1f} ms   {', '.join(f'{x:.0f}' for x in turn_rates)}")
     ratio = result["real"].rate / result["echo"].rate
+    real = result["real"]
+    print(f"   database transactions per press (real bot): {(real.reads + real.writes) / real.requests:.1f}, "
+          f"{real.writes / real.requests:.1f} of them writing (background work included: the chair-card "
+          f"refresh, the reminder and delivery workers)")
+    print(f"   CPU per request, echo/real: {result['echo'].cpu / result['echo'].requests / (result['real'].cpu / result['real'].requests):.1%}"
+          " (this process's CPU time over the turns, whatever else the machine runs: the ratio the throughput "
+          "ratio tends to on a CPU-bound machine)")
     per_turn = [(len(result['real'].samples) / rounds / rw) / (len(result['echo'].samples) / rounds / ew)
                 for rw, ew in zip(result["real"].walls, result["echo"].walls)]
     verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"

@@ -16,19 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 from http import HTTPStatus
-from pathlib import Path
+from types import SimpleNamespace
 
 from aiohttp import web
+from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import AdaptiveCardInvokeResponse
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext  # noqa: E402
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication  # noqa: E402
-from botbuilder.schema import AdaptiveCardInvokeResponse  # noqa: E402
-
-from bot.settings import Settings  # noqa: E402
 
 CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -64,11 +58,13 @@ class EchoBot(ActivityHandler):
         await turn_context.send_activity(f"You said {turn_context.activity.text}")
 
 
-def create_echo_app(settings: Settings | None = None) -> web.Application:
-    """The echo bot as an aiohttp app with POST /api/messages (auth as `settings` say: off
-    without an app id, as for the real bot in the bench)."""
+def create_echo_app() -> web.Application:
+    """The echo bot as an aiohttp app with POST /api/messages, Bot Framework authentication
+    off (no app id), as for the real bot in the bench."""
     apply_msrest_speedup()
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication((settings or Settings()).botframework_config()))
+    # The attribute names ConfigurationBotFrameworkAuthentication reads; empty: no app id.
+    config = SimpleNamespace(APP_ID="", APP_PASSWORD="", APP_TENANTID="", APP_TYPE="MultiTenant")
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
     bot = EchoBot()
 
     async def messages(request: web.Request) -> web.StreamResponse:
