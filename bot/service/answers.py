@@ -14,9 +14,19 @@ RESPONSE_OF_VERB = {"invite_accept": "accepted", "invite_decline": "declined",
                     "invite_nominate": "nominated", "invite_written": "written"}
 
 
+def _answer_context(svc: ConversationService, invitation_id: str):
+    """The invitation, its meeting and who nominated its invitee, read in one go."""
+    with svc.repo.snapshot():
+        invitation = svc.repo.get_invitation(invitation_id)
+        if invitation is None:
+            return None, None, None
+        nominator = svc.repo.get_invitation(invitation.nominated_by_id) if invitation.nominated_by_id else None
+        return invitation, svc.repo.get_meeting(invitation.meeting_id), nominator
+
+
 async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     invitation_id = str(data.get("invitation_id") or "")
-    invitation = await svc.db(svc.repo.get_invitation, invitation_id) if invitation_id else None
+    invitation, meeting, nominator = await svc.db(_answer_context, svc, invitation_id) if invitation_id else (None,) * 3
     if invitation is None:
         return Reply(text="I can't find that invitation; it may have been withdrawn.")
     if invitation.contact_aad_id != actor.aad_object_id:
@@ -26,8 +36,7 @@ async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
                           "only they can answer it. Nothing was changed.")
     response = RESPONSE_OF_VERB[data["verb"]]
     detail, problem = response_detail(response, data)
-    meeting = await svc.db(svc.repo.get_meeting, invitation.meeting_id)
-    view = await svc.invitation_view(meeting, invitation)
+    view = svc.invitation_view_of(meeting, invitation, nominator.contact_name if nominator else None)
     if problem:
         return Reply(card=cards.invitation_card(view), replace=True, messages=(Reply(text=problem),))
     handover: dict[str, Any] = {}

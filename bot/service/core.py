@@ -29,6 +29,9 @@ from .ports import Calendar, MeetingStore, Messenger
 
 log = logging.getLogger("bot.service")
 T = TypeVar("T")
+# Changes to one meeting within this window share one update of the chair's card: Teams
+# allows 7 messages a second per chat, and fifty agencies answering together need one card.
+REFRESH_WINDOW = 0.3
 
 
 @dataclass(frozen=True)
@@ -172,12 +175,12 @@ class ConversationService:
                 decided = decide(rec, before)
                 fields = {**stored_fields(before, decided.after), **decided.fields}
                 if fields:
-                    self.repo.update_meeting_fields(meeting_id, rec.version, actor_aad_id=actor_aad_id, **fields)
+                    rec = self.repo.update_meeting_fields(meeting_id, rec.version, actor_aad_id=actor_aad_id, **fields)
                 for event in decided.events:
                     self.repo.add_event(meeting_id, event.kind, dict(event.detail), actor_aad_id=actor_aad_id)
                 extra = decided.then() if decided.then else None
-                self.replan(meeting_id)
-                return self.repo.get_meeting(meeting_id), extra  # type: ignore[return-value]
+                self.replan(meeting_id, rec)
+                return rec, extra
 
         try:
             result = await self.db(work)
@@ -242,6 +245,10 @@ class ConversationService:
         if invitation.nominated_by_id:
             nominator = await self.db(self.repo.get_invitation, invitation.nominated_by_id)
             nominated_by = nominator.contact_name if nominator else None
+        return self.invitation_view_of(meeting, invitation, nominated_by)
+
+    def invitation_view_of(self, meeting: MeetingRecord, invitation: InvitationRecord,
+                           nominated_by: str | None) -> cards.InvitationView:
         return cards.InvitationView.for_role(
             invitation.id, meeting.plan, self.profiles[meeting.area], invitation.role,
             case_ref=meeting.case_ref or "", chair_name=meeting.chair_name,
@@ -254,14 +261,24 @@ class ConversationService:
 
         return status_view(self, meeting, invitations)
 
-    async def status_card(self, meeting: MeetingRecord, invitations: list[InvitationRecord] | None = None) -> dict:
+    def _status_reads(self, meeting_id: str) -> tuple[MeetingRecord | None, list[InvitationRecord], str | None]:
+        """What the chair's card shows, read in one go: the meeting, its invitations, and the
+        chair's Teams id (for the card's refresh)."""
+        with self.repo.snapshot():
+            meeting = self.repo.get_meeting(meeting_id)
+            if meeting is None:
+                return None, [], None
+            chair = self.repo.get_user(meeting.chair_aad_id)
+            return meeting, self.repo.list_invitations(meeting_id), chair.teams_user_id if chair else None
+
+    async def status_card(self, meeting: MeetingRecord) -> dict:
         """The chair's live card as the meeting stands; Teams refreshes it for the chair
         (Universal Actions `refresh`) whenever they open the chat."""
-        if invitations is None:
-            invitations = await self.db(self.repo.list_invitations, meeting.id)
-        chair = await self.db(self.repo.get_user, meeting.chair_aad_id)
-        view = replace(self.status_view(meeting, invitations), chair_user_id=chair.teams_user_id if chair else None)
-        return cards.chair_status_card(view)
+        meeting, invitations, chair_user_id = await self.db(self._status_reads, meeting.id)
+        return self._status_card(meeting, invitations, chair_user_id)
+
+    def _status_card(self, meeting: MeetingRecord, invitations: list[InvitationRecord], chair_user_id: str | None) -> dict:
+        return cards.chair_status_card(replace(self.status_view(meeting, invitations), chair_user_id=chair_user_id))
 
     def _lock(self, meeting_id: str) -> asyncio.Lock:
         # Serialises this process's updates of one chair card; the database guards replicas.
@@ -271,8 +288,8 @@ class ConversationService:
         """Re-render the chair's status card and update it in place (posting it the first time)."""
         # Read under the lock, so that of two updates arriving together the later card wins.
         async with self._lock(meeting_id):
-            meeting = await self.db(self.repo.get_meeting, meeting_id)
-            card = await self.status_card(meeting)
+            meeting, invitations, chair_user_id = await self.db(self._status_reads, meeting_id)
+            card = self._status_card(meeting, invitations, chair_user_id)
             if not meeting.chair_conversation_id or not meeting.chair_service_url:
                 return card
             try:
@@ -296,7 +313,7 @@ class ConversationService:
 
         async def run() -> None:
             try:
-                await asyncio.sleep(0.05)  # let changes arriving together share this update
+                await asyncio.sleep(REFRESH_WINDOW)  # let changes arriving together share this update
                 self._refresh_queued.discard(meeting_id)  # changes from now on queue another
                 await self.refresh_status(meeting_id)
             except Exception:
@@ -363,9 +380,10 @@ class ConversationService:
         calendar = self.profiles[meeting.area].area_calendar
         return reminders.planned(self.meeting_facts(meeting, invitations), calendar)
 
-    def replan(self, meeting_id: str) -> None:
-        """Inside a unit of work: store the reminders the meeting's state now calls for."""
-        meeting = self.repo.get_meeting(meeting_id)
+    def replan(self, meeting_id: str, meeting: MeetingRecord | None = None) -> None:
+        """Inside a unit of work: store the reminders the meeting's state now calls for
+        (`meeting`: the meeting as this unit of work left it, if the caller has it)."""
+        meeting = meeting or self.repo.get_meeting(meeting_id)
         if meeting is None:
             return
         invitations = self.repo.list_invitations(meeting_id)

@@ -70,7 +70,7 @@ async def send(svc: ConversationService, actor: Actor, data: dict) -> Reply:
                         + ", ".join(cards.role_name(r) for r in unresolved)
                         + ". Invite them by phone or email and record it."),)
     if actor.message_id:
-        card = await svc.status_card(await svc.db(svc.repo.get_meeting, meeting.id))
+        card = await svc.status_card(meeting)
     else:  # the client did not say which message was pressed: post the status card to follow
         card = await svc.refresh_status(meeting.id, post_if_missing=True)
     return Reply(card=card, replace=True, messages=notes)

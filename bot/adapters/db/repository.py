@@ -230,6 +230,20 @@ class Repository:
                 self._local.session = None
 
     @contextmanager
+    def snapshot(self) -> Iterator["Repository"]:
+        """Several reads in one read-only transaction (one consistent view, no write lock):
+        every repository call made in this thread inside the block joins it."""
+        if getattr(self._local, "session", None) is not None:
+            yield self
+            return
+        with self._reads.begin() as s:
+            self._local.session = s
+            try:
+                yield self
+            finally:
+                self._local.session = None
+
+    @contextmanager
     def _session(self) -> Iterator[Session]:
         """The open unit of work's session, or a transaction of this call's own."""
         current = getattr(self._local, "session", None)
