@@ -214,6 +214,7 @@ async def run_trial(trial: Trial, url: str, scratch: Path, http: aiohttp.ClientS
                 trial.late = len({inv for inv, r in sent_by_first if r.received_at > killed_at} & in_flight)
 
                 # The takeover.
+                second_from = time.monotonic()
                 second = BotProcess(url, scratch, f"trial-{trial.n}-second", BOT_ENV)
                 processes.append(second)
                 await second.ready(http)
@@ -241,7 +242,10 @@ async def run_trial(trial: Trial, url: str, scratch: Path, http: aiohttp.ClientS
             if len(per_chat) != INVITATIONS:
                 trial.problems.append(f"{len(per_chat)} chats received an invitation, not {INVITATIONS}")
             if emu.limit_violations:
-                trial.problems.append(f"{emu.limit_violations} requests over Teams' limits")
+                throttled = [f"{'second' if processes[1:] and r.received_at >= second_from else 'first'} "
+                             f"{r.method} {'create' if r.conversation_id is None else r.conversation_id[:8]} "
+                             f"at {r.received_at - fan_out_start:+.3f} s" for r in emu.requests if r.status == 429]
+                trial.problems.append(f"{emu.limit_violations} requests over Teams' limits: {', '.join(throttled)}")
     except (TimeoutError, RuntimeError, AssertionError) as e:
         trial.problems.append(str(e).splitlines()[0][:300])
         if repo is not None and meeting_id and not trial.final_state:
