@@ -1,7 +1,7 @@
 """kill -9 in the middle of a fan-out of 40 invitations: how many cards go twice, against how
 many sends were in flight when the process died, and whether the meeting is left "sending".
 
-    .venv/bin/python bench/crash_fanout.py                 # 16 trials on SQLite (about 4 minutes)
+    .venv/bin/python bench/crash_fanout.py                 # 16 trials on SQLite (about 5 minutes)
     .venv/bin/python bench/crash_fanout.py --trials 4 --postgres
 
 Each trial, on a fresh database (a SQLite file, or with --postgres a fresh schema of
@@ -16,9 +16,10 @@ TEST_DATABASE_URL, dropped after):
      in the plan's roles, each a first contact: a create-conversation, then the card) are
      written through the Repository, as tests/test_delivery_outage.py writes them, and the
      meeting set to "sending"; the worker claims them on its next poll.
-  3. The process is SIGKILLed at a random moment of the fan-out: once the emulator has
-     received the k-th invitation card (k uniform in 1..39) and a further random 0-40 ms (the
-     spacing of invitations at 50 requests a second, two requests each).
+  3. The process is SIGKILLed at a random moment of the fan-out: a delay drawn uniformly
+     from the fan-out's length after its first request (a create-conversation) reached the
+     emulator. The length is measured first, by a calibration run (trial 0) that is not
+     killed: from its first request to its 40th card answered.
   4. What was in flight is read from outside, with the first process dead: the emulator's
      records (every request it received, and what it answered) and the invitation rows
      (which the dead process can no longer change). After 0.5 s (the emulator has answered
@@ -35,16 +36,18 @@ Counted per trial:
   * in flight at the kill: invitation cards the dead process had sent (the emulator
     received them, by the 0.5 s snapshot) whose invitation row is not marked delivered. Of
     these, `unanswered` were received but not yet answered at the instant of the kill,
-    `late` reached the emulator only after it (they were in the socket), and the rest were
+    `late` reached the emulator only after it (they were in the socket), and `unrec` were
     answered 201 before the kill but not yet recorded. This is every send whose outcome the
     dead process did not record, observed from both ends: it is what the second process may
     send again. Create-conversation calls in flight are not counted (they carry no card);
   * whether every chat with a duplicate is one of those in flight (the bound, per card);
-  * whether the two copies are the same invitation (the same invitation_id in their actions);
+  * whether the two copies are the same invitation (the same invitation_id in their actions)
+    in the same chat;
   * the meeting's state at the end ("sending" is a meeting left unsettled).
 
 Exit status 1 if any trial had more duplicates than sends in flight, a duplicate outside
-them, a meeting left "sending", or did not finish in --timeout seconds.
+them or not the same invitation in the same chat, a meeting left "sending", a request over
+Teams' limits, or did not finish in --timeout seconds.
 """
 from __future__ import annotations
 
@@ -93,6 +96,7 @@ class Trial:
     duplicates: int = 0              # cards beyond the first in one chat
     outside_bound: int = 0           # chats with a duplicate that was not in flight at the kill
     mixed_chats: int = 0             # chats whose cards carry different invitation ids
+    split_invitations: int = 0       # invitations whose cards went to more than one chat
     final_state: str = ""            # the meeting's state at the end
     fan_out_seconds: float = 0.0     # first request of the fan-out -> last card received (+ latency)
     takeover_seconds: float = 0.0    # the kill -> every invitation delivered and the meeting sent
@@ -100,9 +104,14 @@ class Trial:
     problems: list[str] = field(default_factory=list)  # why the trial failed, if it did
 
     @property
+    def answered_unrecorded(self) -> int:
+        """Of those in flight: answered 201 before the kill, the row not yet marked."""
+        return self.in_flight - self.unanswered - self.late
+
+    @property
     def failed(self) -> bool:
         return bool(self.problems) or self.duplicates > self.in_flight or self.outside_bound > 0 \
-            or self.final_state == "sending"
+            or self.mixed_chats > 0 or self.split_invitations > 0 or self.final_state == "sending"
 
 
 def invitation_of(rec: RecordedRequest) -> str | None:
@@ -238,6 +247,10 @@ async def run_trial(trial: Trial, url: str, scratch: Path, http: aiohttp.ClientS
                 ids_per_chat.setdefault(r.conversation_id, set()).add(inv)
             trial.duplicates = sum(c - 1 for c in per_chat.values())
             trial.mixed_chats = sum(len(ids) > 1 for ids in ids_per_chat.values())
+            chats_per_invitation: dict[str, set[str]] = {}
+            for inv, r in accepted:
+                chats_per_invitation.setdefault(inv, set()).add(r.conversation_id)
+            trial.split_invitations = sum(len(chats) > 1 for chats in chats_per_invitation.values())
             trial.outside_bound = sum(1 for chat, c in per_chat.items() if c > 1 and not ids_per_chat[chat] <= in_flight)
             if len(per_chat) != INVITATIONS:
                 trial.problems.append(f"{len(per_chat)} chats received an invitation, not {INVITATIONS}")
@@ -264,7 +277,7 @@ def row(t: Trial) -> str:
     fan_out = f"{t.fan_out_seconds:.2f}" if t.fan_out_seconds else "-"
     takeover = f"{t.takeover_seconds:.1f}" if t.takeover_seconds else "-"
     line = (f"{t.n:>5} {kill:>7} {t.received_at_kill:>4} {t.recorded_by_first:>4} {t.in_flight:>6} {t.unanswered:>6} "
-            f"{t.late:>4} {t.duplicates:>4} {t.outside_bound:>7} {t.final_state:>8} {fan_out:>7} "
+            f"{t.late:>4} {t.answered_unrecorded:>5} {t.duplicates:>4} {t.outside_bound:>7} {t.final_state:>8} {fan_out:>7} "
             f"{takeover:>8} {t.seconds:>5.1f}")
     return line + (f"  FAIL: {'; '.join(t.problems) or 'bound violated'}" if t.failed else "")
 
@@ -279,7 +292,7 @@ async def run(trials: int, *, postgres: bool = False, seed: int | None = None, l
     rng = random.Random(seed)
     report(f"{trials} trials on {'PostgreSQL (a fresh schema each)' if postgres else 'SQLite (a fresh file each)'}, "
            f"{INVITATIONS} invitations, lease {LEASE_SECONDS:g} s, connector latency {latency * 1000:.0f} ms, seed {seed}")
-    report(f"{'trial':>5} {'kill ms':>7} {'recv':>4} {'rec':>4} {'flight':>6} {'unansw':>6} {'late':>4} {'dup':>4} "
+    report(f"{'trial':>5} {'kill ms':>7} {'recv':>4} {'rec':>4} {'flight':>6} {'unansw':>6} {'late':>4} {'unrec':>5} {'dup':>4} "
            f"{'outside':>7} {'state':>8} {'fan-out':>7} {'takeover':>8} {'s':>5}")
     done: list[Trial] = []
     with contextlib.ExitStack() as stack:
@@ -306,9 +319,11 @@ def summarise(done: list[Trial], report=print) -> None:
     if not done:
         return
     report(f"totals: {sum(t.duplicates for t in done)} duplicate cards, {sum(t.in_flight for t in done)} sends in "
-           f"flight at the kill ({sum(t.unanswered for t in done)} unanswered, {sum(t.late for t in done)} late), "
+           f"flight at the kill ({sum(t.unanswered for t in done)} unanswered, {sum(t.late for t in done)} late, "
+           f"{sum(t.answered_unrecorded for t in done)} answered but not recorded), "
            f"{sum(t.final_state == 'sending' for t in done)} meetings left sending, "
-           f"{sum(t.mixed_chats for t in done)} chats holding two different invitations")
+           f"{sum(t.mixed_chats for t in done)} chats holding two different invitations, "
+           f"{sum(t.split_invitations for t in done)} invitations sent into two chats")
     report(f"bound: max duplicates in a trial {max(t.duplicates for t in done)}, max in flight "
            f"{max(t.in_flight for t in done)}; trials with duplicates > in flight: "
            f"{sum(t.duplicates > t.in_flight for t in done)}, with a duplicate not in flight: "
