@@ -56,6 +56,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import re
 import signal
 import sys
 import tempfile
@@ -95,6 +96,8 @@ class Trial:
     late: int = 0                    # of those in flight: received only after the kill
     in_flight: int = 0               # sent by the dead process, not recorded delivered
     recorded_by_first: int = 0       # invitation rows the dead process had marked delivered
+    record_lag_ms: float = 0.0       # the longest an answered, unrecorded card had been answered at the kill
+    warnings: list[str] = field(default_factory=list)  # WARNING/ERROR lines of the processes' logs
     duplicates: int = 0              # cards beyond the first in one chat
     outside_bound: int = 0           # chats with a duplicate that was not in flight at the kill
     mixed_chats: int = 0             # chats whose cards carry different invitation ids
@@ -223,6 +226,9 @@ async def run_trial(trial: Trial, url: str, scratch: Path, http: aiohttp.ClientS
                 trial.in_flight = len(in_flight)
                 trial.unanswered = len(in_flight & unanswered_at_kill)
                 trial.late = len({inv for inv, r in sent_by_first if r.received_at > killed_at} & in_flight)
+                trial.record_lag_ms = max((1000 * (killed_at - r.received_at - latency) for inv, r in sent_by_first
+                                           if inv in in_flight and inv not in unanswered_at_kill
+                                           and r.received_at <= killed_at), default=0.0)
 
                 # The takeover.
                 second_from = time.monotonic()
@@ -272,6 +278,7 @@ async def run_trial(trial: Trial, url: str, scratch: Path, http: aiohttp.ClientS
     finally:
         for p in processes:
             p.stop()
+            trial.warnings += [f"{p.name}: {line[:200]}" for line in p.problems() if "authentication is OFF" not in line]
         if repo is not None:
             repo.close()
         trial.seconds = time.monotonic() - started
@@ -282,8 +289,8 @@ def row(t: Trial) -> str:
     fan_out = f"{t.fan_out_seconds:.2f}" if t.fan_out_seconds else "-"
     takeover = f"{t.takeover_seconds:.1f}" if t.takeover_seconds else "-"
     line = (f"{t.n:>5} {kill:>7} {t.received_at_kill:>4} {t.recorded_by_first:>4} {t.in_flight:>6} {t.unanswered:>6} "
-            f"{t.late:>4} {t.answered_unrecorded:>5} {t.duplicates:>4} {t.outside_bound:>7} {t.final_state:>8} {fan_out:>7} "
-            f"{takeover:>8} {t.seconds:>5.1f}")
+            f"{t.late:>4} {t.answered_unrecorded:>5} {t.record_lag_ms:>4.0f} {t.duplicates:>4} {t.outside_bound:>7} {t.final_state:>8} {fan_out:>7} "
+            f"{takeover:>8} {t.seconds:>5.1f} {len(t.warnings):>4}")
     return line + (f"  FAIL: {'; '.join(t.problems) or 'bound violated'}" if t.failed else "")
 
 
@@ -297,8 +304,8 @@ async def run(trials: int, *, postgres: bool = False, seed: int | None = None, l
     rng = random.Random(seed)
     report(f"{trials} trials on {'PostgreSQL (a fresh schema each)' if postgres else 'SQLite (a fresh file each)'}, "
            f"{INVITATIONS} invitations, lease {LEASE_SECONDS:g} s, connector latency {latency * 1000:.0f} ms, seed {seed}")
-    report(f"{'trial':>5} {'kill ms':>7} {'recv':>4} {'rec':>4} {'flight':>6} {'unansw':>6} {'late':>4} {'unrec':>5} {'dup':>4} "
-           f"{'outside':>7} {'state':>8} {'fan-out':>7} {'takeover':>8} {'s':>5}")
+    report(f"{'trial':>5} {'kill ms':>7} {'recv':>4} {'rec':>4} {'flight':>6} {'unansw':>6} {'late':>4} {'unrec':>5} {'lag':>4} {'dup':>4} "
+           f"{'outside':>7} {'state':>8} {'fan-out':>7} {'takeover':>8} {'s':>5} {'warn':>4}")
     done: list[Trial] = []
     with contextlib.ExitStack() as stack:
         scratch = scratch or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crash-fanout-")))
@@ -333,6 +340,11 @@ def summarise(done: list[Trial], report=print) -> None:
            f"{max(t.in_flight for t in done)}; trials with duplicates > in flight: "
            f"{sum(t.duplicates > t.in_flight for t in done)}, with a duplicate not in flight: "
            f"{sum(t.outside_bound > 0 for t in done)}; trials failed: {sum(t.failed for t in done)}")
+    report(f"longest an answered card waited unrecorded at a kill: {max(t.record_lag_ms for t in done):.0f} ms")
+    # Digits masked, so the same message about different ids or times counts once.
+    kinds = Counter(re.sub(r"\d+", "#", w.split(": ", 1)[1][:120]) for t in done for w in t.warnings)
+    report(f"bot logs: {sum(kinds.values())} warning/error lines" + "".join(
+        f"\n  {n} x {text}" for text, n in kinds.most_common(6)))
 
 
 def main(argv: list[str] | None = None) -> int:
