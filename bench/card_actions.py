@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="turns each bot takes, alternating (default 3)")
     parser.add_argument("--per-meeting", type=int, default=5, help="at most this many users answer in one meeting")
     parser.add_argument("--config", type=Path, default=ROOT / "config", help="folder of area profiles and directories")
-    parser.add_argument("--check", action="store_true", help=f"exit 1 if real/echo < {TARGET_RATIO:.0%} on a database")
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if real/echo < {TARGET_RATIO * 100:.0f} per cent on a database")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
     if not kinds or set(kinds) - {"sqlite", "postgres"}:

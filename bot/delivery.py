@@ -13,9 +13,10 @@ What Teams accepted is never sent again by a live process: once Teams answers wi
 activity id, the worker keeps it and retries recording it (backing off) until the database
 answers — an outage of seconds or minutes costs a late record, never a second card. Only a
 process killed between Teams accepting a card and the record being written can cause a
-repeat: at most the invitations in flight at that instant (one batch, `batch` = 20, and in
-practice far fewer, since the rate limiter lets 7 a second into one chat and 50 a second
-overall). A repeated card is the same invitation (same id): answering either counts once.
+repeat: at most the invitations in flight at that instant, one batch (`batch` = 20; the
+bound is reached, since a batch's sends fit inside Teams' 50 a second: bench/crash_fanout.py
+measured 446 repeats for 446 sends in flight over 96 kills, never more).
+A repeated card is the same invitation (same id): answering either counts once.
 A meeting left "sending" by a process that died is settled by whichever worker looks next.
 """
 from __future__ import annotations
