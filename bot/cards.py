@@ -36,6 +36,7 @@ from typing import Any
 
 from .core import quoracy
 from .core.privacy import meeting_code
+from .core.timing import how_long, overdue_by
 from .core.wording import UK, as_uk, role_name, uk_time  # noqa: F401  (re-exported)
 from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES, ROLES
 
@@ -339,8 +340,9 @@ def message_card(title: str, text: str) -> dict:
 
 FORM_FIELDS = (
     "area", "case_ref", "children", "concerns", "flags", "referrer", "involved_services",
-    "decided_at", "meeting_at",
+    "decided_at", "meeting_at", "delay_reason",
 )
+MAX_AGE = 17  # a child: under 18
 CHILD_FIELDS = ("included", "age", "education", "inpatient", "hospital_services", "unborn")
 FORM_DEFAULT_MESSAGES = {
     "area": "Choose the area.",
@@ -349,7 +351,7 @@ FORM_DEFAULT_MESSAGES = {
     "decided_time": "Enter the time the decision was made (UK time).",
     "meeting_date": "Enter a valid date.",
     "meeting_time": "Enter a valid time (UK time).",
-    "age": "Enter an age from 0 to 25, or leave it blank.",
+    "age": "Enter an age from 0 to 17 (a child is under 18), or leave it blank.",
 }
 
 
@@ -362,13 +364,18 @@ def request_form_card(
     areas: Sequence[tuple[str, str]],
     values: Mapping[str, Any] | None = None,
     errors: Mapping[str, str] | None = None,
+    replaces: Mapping[str, str] | None = None,
 ) -> dict:
     """The strategy-meeting request form, prefilled with `values` (form input ids) and showing
-    `errors` (form field -> message; keys that are not fields show at the top)."""
+    `errors` (form field -> message; keys that are not fields show at the top). `replaces`
+    ({meeting_id, plan_message}): the form edits that request, and its plan card's message.
+    Children 2 to 4 stay hidden until the user adds them (or they hold values)."""
     values, errors = dict(values or {}), dict(errors or {})
+    replaces = dict(replaces or {"meeting_id": str(values.get("replaces") or ""),
+                                 "plan_message": str(values.get("plan_message") or "")})
     known = set(FORM_FIELDS) | {
         child_field(n, f) for n in range(1, MAX_CHILDREN + 1) for f in CHILD_FIELDS
-    } | {"decided_date", "decided_time", "meeting_date", "meeting_time"}
+    } | {"decided_date", "decided_time", "meeting_date", "meeting_time", "delay_reason"}
     general = [msg for key, msg in errors.items() if key not in known]
 
     def value(key: str) -> str:
@@ -390,8 +397,11 @@ def request_form_card(
         row.update(
             n=n,
             age=int(row["age"]) if row["age"].isdigit() else "",  # Input.Number takes a number
-            heading=f"Child {n}" if n == 1 else f"Child {n} (only if there is another child)",
+            heading=f"Child {n}",
             optional=n > 1,
+            shown=n == 1 or row["included"] == "true" or bool(row["age"]) or row["unborn"] == "true"
+            or any(errors.get(child_field(n, f)) for f in CHILD_FIELDS),
+            next_child=n + 1 if n < MAX_CHILDREN else 0,
             education=row["education"] or "none",
             inpatient=row["inpatient"] or "none",
             hospital_services=row["hospital_services"] or "false",
@@ -406,8 +416,10 @@ def request_form_card(
         "areas": [{"id": a, "name": name} for a, name in areas],
         "values": {k: value(k) for k in (
             "area", "case_ref", "concerns", "flags", "referrer", "involved_services",
-            "decided_date", "decided_time", "meeting_date", "meeting_time",
+            "decided_date", "decided_time", "meeting_date", "meeting_time", "delay_reason",
         )},
+        "title": "Edit the request" if replaces.get("meeting_id") else "Request a strategy meeting",
+        "replaces": replaces,
         "errors": {**{k: errors.get(k, "") for k in known}, "general": " ".join(general)},
         "messages": {k: message(k) for k in ("area", "case_ref", "decided_date", "decided_time", "meeting_date", "meeting_time")},
         "children": children,
@@ -422,15 +434,63 @@ def request_form_card(
     return _tidy_inputs(render("request_form", data))
 
 
+_TYPED_TIME = re.compile(r"^(\d{1,2})(?:[:.h]?(\d{2}))?\s*(am|pm)?$", re.IGNORECASE)
+
+
+def typed_time(clock: str) -> time | None:
+    """A time as typed: '14:35', '14.35', '1435', '2:35pm', '2pm' (None: not a time). The
+    time picker offers steps; any minute can be typed."""
+    text = clock.strip()
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        pass
+    m = _TYPED_TIME.match(text)
+    if not m:
+        return None
+    hour, minute, half = int(m[1]), int(m[2] or 0), (m[3] or "").lower()
+    if half:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
 def uk_instant(day: str, clock: str) -> str | None:
     """UK local date and time inputs -> ISO 8601 with the offset in force then (None: not a
-    date YYYY-MM-DD and a time HH:MM)."""
+    date YYYY-MM-DD and a time such as HH:MM)."""
     try:
         d = date.fromisoformat(day.strip())
-        c = time.fromisoformat(clock.strip())
     except ValueError:
         return None
+    c = typed_time(clock)
+    if c is None:
+        return None
     return datetime.combine(d, c, tzinfo=UK).isoformat(timespec="seconds")
+
+
+def request_form_values(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored request (shared/spec/plan.md, Request) as the form's input values, to edit it."""
+    values: dict[str, Any] = {k: request.get(k) for k in ("area", "case_ref", "referrer") if request.get(k)}
+    for key in ("concerns", "flags", "involved_services"):
+        values[key] = ",".join(request.get(key) or ())
+    for key, prefix in (("decided_at", "decided"), ("meeting_at", "meeting")):
+        day, clock = _local_parts(request.get(key))
+        if day:
+            values[f"{prefix}_date"], values[f"{prefix}_time"] = day, clock
+    for n, child in enumerate(request.get("children") or (), start=1):
+        if n > MAX_CHILDREN:
+            break
+        values[child_field(n, "included")] = "true"
+        if child.get("age") is not None:
+            values[child_field(n, "age")] = str(child["age"])
+        for key in ("education", "inpatient"):
+            values[child_field(n, key)] = child.get(key) or "none"
+        for key in ("unborn", "hospital_services"):
+            values[child_field(n, key)] = "true" if child.get(key) else "false"
+    return values
 
 
 def _uk_instant(day: str, clock: str, label: str, problems: dict[str, str]) -> str | None:
@@ -460,15 +520,19 @@ def read_request_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
 
     children = []
     for n in range(1, MAX_CHILDREN + 1):
-        if n > 1 and not flag(child_field(n, "included")):
-            continue
         age_text = text(child_field(n, "age"))
+        if n > 1 and not flag(child_field(n, "included")):
+            continue  # a child the user did not add (or took out again)
         age: int | None = None
         if age_text:
             try:
                 age = int(float(age_text))
             except ValueError:
                 problems[child_field(n, "age")] = "Enter the age as a number of years, or leave it blank."
+            else:
+                if not 0 <= age <= MAX_AGE:
+                    problems[child_field(n, "age")] = FORM_DEFAULT_MESSAGES["age"]
+                    age = None
         children.append({
             "ref": f"child{n}",  # a position, never a name
             "age": age,
@@ -545,12 +609,23 @@ def _follow_up_row(f: Mapping[str, Any]) -> dict[str, str]:
 
 
 def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | None = None, note: str = "",
-              join_url: str | None = None, proposals: Sequence[Any] = (), proposals_note: str = "") -> dict:
-    """The plan for the requester to check: deadline, quorum, invitees, follow-ups; actions
-    `plan_confirm_time` (meeting_date, meeting_time inputs) and `plan_send`."""
+              join_url: str | None = None, proposals: Sequence[Any] = (), proposals_note: str = "",
+              now: datetime | None = None) -> dict:
+    """The plan for the requester to check: deadline (plainly passed, and by how long, when
+    `now` is after it), quorum, invitees, follow-ups; actions `plan_confirm_time`
+    (meeting_date, meeting_time, delay_reason inputs), `request_edit`, `request_withdraw`
+    and `plan_send`."""
     p = _plan_dict(plan)
     meeting_date, meeting_time = _local_parts(p.get("meeting_at"))
     warnings = [note] if note else []
+    deadline = as_uk(p.get("meeting_deadline"))
+    late = overdue_by(deadline, now)
+    if late is not None:
+        warnings.insert(0, f"The deadline passed {how_long(late)} ago. Hold the meeting as soon as you can and "
+                           "record the reason for the delay: the protocols ask for it in the case record.")
+    proposed = as_uk(p.get("meeting_at"))
+    if deadline is not None and proposed is not None and proposed > deadline:
+        warnings.append(f"The proposed meeting is {how_long(proposed - deadline)} after the deadline.")
     routing = p.get("routing") or {}
     if routing.get("out_of_hours"):
         warnings.append(f"{routing.get('why') or 'Out of hours.'} Invitations go to the on-call contacts"
@@ -578,8 +653,9 @@ def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | Non
         "meeting_id": meeting_id,
         "area_name": area_name or _area_name(p["area"]),
         "decided": uk_time(p.get("decided_at")),
-        "deadline": (f"Meet by {uk_time(p['meeting_deadline'])}" if p.get("meeting_deadline")
+        "deadline": (deadline_text(deadline, now) if deadline is not None
                      else "Meet as soon as practicable (the protocol sets no fixed deadline)"),
+        "deadline_style": "attention" if late is not None else "emphasis",
         "deadline_rule": _cited(winner),
         "other_rules": others,
         "warnings": warnings,
@@ -903,27 +979,23 @@ STATE_HEADERS = {  # a meeting no longer gathering answers: what the card says a
 
 
 def deadline_text(deadline: datetime | None, now: datetime | None) -> str:
-    """"Meet by Mon 30 Nov 23:59", or, once it has passed, by how long."""
+    """"Meet by Mon 30 Nov 23:59", or, once it has passed, plainly that it has and by how long."""
     if deadline is None:
         return "As soon as practicable (no fixed deadline)"
-    if now is None or now <= deadline:
+    late = overdue_by(deadline, now)
+    if late is None:
         return f"Meet by {uk_time(deadline)}"
-    late = now - deadline
-    hours = int(late.total_seconds() // 3600)
-    ago = f"{hours // 24} day(s) {hours % 24} hour(s)" if hours >= 24 else (
-        f"{hours} hour(s) {int(late.total_seconds() // 60) % 60} minute(s)" if hours else
-        f"{int(late.total_seconds() // 60)} minute(s)")
-    return f"Passed {ago} ago ({uk_time(deadline)})"
+    return f"The deadline passed {how_long(late)} ago ({uk_time(deadline)})"
 
 
 def time_card(meeting_id: str, case_ref: str, meeting_at: datetime | None, join_url: str | None,
-              deadline: datetime | None) -> dict:
+              deadline: datetime | None, now: datetime | None = None) -> dict:
     """The chair's form for the meeting's time and Teams link (verb time_submit: meeting_date,
     meeting_time, join_url). Sent as its own message, so nothing overwrites it while typed in."""
     day, clock = _local_parts(meeting_at)
     return _tidy_inputs(render("time", {
         "meeting_id": meeting_id, "case_ref": case_ref, "meeting_date": day, "meeting_time": clock,
-        "join_url": join_url or "", "deadline": deadline_text(deadline, None),
+        "join_url": join_url or "", "deadline": deadline_text(deadline, now),
         "meeting": uk_time(meeting_at, missing="not set yet"),
     }))
 

@@ -15,6 +15,10 @@ from tests.emulators.teams import Person, card_action, find_data
 from tests.test_bot_flow import CHAIR_AAD, FORM, _sent_invitations, teams, text_of, until  # noqa: F401  (fixture)
 
 
+# FORM's decision was on 25 November: a time set now is after its deadline and needs a reason.
+LATE = "Police could not attend sooner"
+
+
 def chair_of(t) -> Person:
     return Person(CHAIR_AAD, "29:chair", "Sam Chairperson", t.emulator.add_conversation("a:chair", "29:chair"))
 
@@ -154,7 +158,7 @@ async def test_outcome_and_minutes_recorded_at_once_are_both_kept(teams):
     repo, service = app[SERVICE].repo, app[SERVICE]
     past = (service.clock() - timedelta(hours=2)).astimezone(UK)
     await t.press(chair, "time_submit", {"meeting_id": meeting_id, "meeting_date": f"{past:%Y-%m-%d}",
-                                         "meeting_time": f"{past:%H:%M}"})
+                                         "meeting_time": f"{past:%H:%M}", "delay_reason": LATE})
     first = await t.press(chair, "outcome_submit", {"meeting_id": meeting_id, "held": "yes", "quorate": "yes",
                                                     "decision": "joint"})
     assert "Outcome recorded" in text_of(first["value"]), first
@@ -176,7 +180,8 @@ async def test_held_cannot_be_recorded_before_the_start_and_a_not_held_meeting_k
     repo, service = app[SERVICE].repo, app[SERVICE]
     later = service.clock() + timedelta(days=1)
     await t.press(chair, "time_submit", {"meeting_id": meeting_id, "meeting_date": f"{later:%Y-%m-%d}",
-                                         "meeting_time": "11:00", "join_url": "https://teams.microsoft.com/l/x"})
+                                         "meeting_time": "11:00", "join_url": "https://teams.microsoft.com/l/x",
+                                         "delay_reason": LATE})
     early = await t.press(chair, "outcome_submit", {"meeting_id": meeting_id, "held": "yes", "quorate": "yes",
                                                     "decision": "joint"})
     assert "before it starts" in json.dumps(early) and repo.get_meeting(meeting_id).state == "sent"
@@ -184,7 +189,7 @@ async def test_held_cannot_be_recorded_before_the_start_and_a_not_held_meeting_k
     assert "not held" in text_of(not_held["value"]) and repo.get_meeting(meeting_id).state == "not_held"
     again = later + timedelta(days=1)
     await t.press(chair, "time_submit", {"meeting_id": meeting_id, "meeting_date": f"{again:%Y-%m-%d}",
-                                         "meeting_time": "11:00"})
+                                         "meeting_time": "11:00", "delay_reason": LATE})
     meeting = repo.get_meeting(meeting_id)
     assert meeting.state == "sent" and meeting.outcome is None
     assert meeting.join_url == "https://teams.microsoft.com/l/x"  # the link set before survives

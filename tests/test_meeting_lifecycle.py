@@ -45,6 +45,7 @@ def run(m: Meeting, command: Command, at: datetime):
         Command.SET_FOLLOW_UP_DATE: lambda: m.set_follow_up_date("review_strategy_meeting", later),
         Command.RAISE_FOLLOW_ON: lambda: m.follow_on_raised("m2", []),
         Command.CLOSE: lambda: m.close(later, "Sam Chairperson"),
+        Command.EXPLAIN_DELAY: lambda: m.explain_delay("police could not attend sooner", at, "Sam Chairperson"),
     }[command]()
 
 

@@ -22,6 +22,7 @@ from typing import Any, Literal, Mapping
 from zoneinfo import ZoneInfo
 
 from .outcome import Outcome
+from .timing import how_long
 
 State = Literal["draft", "sending", "sent", "held", "not_held", "closed", "cancelled", "withdrawn"]
 STATES: tuple[State, ...] = ("draft", "sending", "sent", "held", "not_held", "closed", "cancelled", "withdrawn")
@@ -47,21 +48,23 @@ class Command(str, Enum):
     SET_FOLLOW_UP_DATE = "set_follow_up_date"  # a follow-up the protocol leaves the date of to the chair
     RAISE_FOLLOW_ON = "raise_follow_on"    # a further meeting for the daytime team
     CLOSE = "close"                        # nothing more to do: the record is complete
+    EXPLAIN_DELAY = "explain_delay"        # the chair records why the meeting is later than the deadline
 
 
 ALLOWED: dict[State, frozenset[Command]] = {
-    "draft": frozenset({Command.SEND, Command.SET_TIME, Command.WITHDRAW}),
+    "draft": frozenset({Command.SEND, Command.SET_TIME, Command.WITHDRAW, Command.EXPLAIN_DELAY}),
     "sending": frozenset({Command.DELIVERED, Command.SET_TIME, Command.CANCEL, Command.ANSWER, Command.INVITE,
-                          Command.HAND_OVER, Command.RECORD_OUTCOME, Command.RECORD_DISCUSSION}),
+                          Command.HAND_OVER, Command.RECORD_OUTCOME, Command.RECORD_DISCUSSION,
+                          Command.EXPLAIN_DELAY}),
     "sent": frozenset({Command.SET_TIME, Command.CANCEL, Command.ANSWER, Command.INVITE, Command.HAND_OVER,
-                       Command.RECORD_OUTCOME, Command.RECORD_DISCUSSION}),
+                       Command.RECORD_OUTCOME, Command.RECORD_DISCUSSION, Command.EXPLAIN_DELAY}),
     # The chair may correct the outcome (say, the decision) until the record is closed.
     "held": frozenset({Command.RECORD_OUTCOME, Command.RECORD_MINUTES, Command.FOLLOW_UP_DONE,
-                       Command.SET_FOLLOW_UP_DATE, Command.RAISE_FOLLOW_ON, Command.CLOSE}),
+                       Command.SET_FOLLOW_UP_DATE, Command.RAISE_FOLLOW_ON, Command.CLOSE, Command.EXPLAIN_DELAY}),
     # A meeting that did not take place is given a new time, or cancelled, or closed.
     "not_held": frozenset({Command.SET_TIME, Command.CANCEL, Command.ANSWER, Command.INVITE,
                            Command.FOLLOW_UP_DONE, Command.SET_FOLLOW_UP_DATE, Command.RAISE_FOLLOW_ON,
-                           Command.CLOSE}),
+                           Command.CLOSE, Command.EXPLAIN_DELAY}),
     "closed": frozenset(),
     "cancelled": frozenset(),
     "withdrawn": frozenset(),
@@ -94,6 +97,7 @@ _WHY_NOT: dict[Command, str] = {
     Command.SET_FOLLOW_UP_DATE: "A follow-up's date can be set only after the meeting",
     Command.RAISE_FOLLOW_ON: "A further meeting can be requested only after this one",
     Command.CLOSE: "Only a meeting whose outcome is recorded can be closed",
+    Command.EXPLAIN_DELAY: "The reason for a delay can be recorded only while the record is open",
 }
 
 
@@ -154,11 +158,16 @@ class Meeting:
         """Raise Refused, in words for the person asking, unless the state allows `command`."""
         if self.allows(command):
             return
+        raise Refused(self.refusal(command))
+
+    def refusal(self, command: Command) -> str:
+        """Why `command` is refused now, in words (when, by whom, and why if known)."""
         when = f" on {uk_moment(self.state_changed_at)}" if self.state_changed_at else ""
         who = f" by {self.state_changed_by}" if self.state_changed_by else ""
+        why = f" ({self.cancel_reason})" if self.state == "withdrawn" and self.cancel_reason else ""
         if self.state in FINAL or self.state in ("held", "not_held"):
-            raise Refused(f"This meeting {_WHAT_HAPPENED[self.state]}{when}{who}; nothing was changed.")
-        raise Refused(f"{_WHY_NOT[command]}: this meeting {_WHAT_HAPPENED[self.state]}; nothing was changed.")
+            return f"This meeting {_WHAT_HAPPENED[self.state]}{when}{who}{why}; nothing was changed."
+        return f"{_WHY_NOT[command]}: this meeting {_WHAT_HAPPENED[self.state]}; nothing was changed."
 
     @property
     def recorded_outcome(self) -> Outcome | None:
@@ -183,28 +192,51 @@ class Meeting:
             return self, []
         return self._changed(state="sent"), [Event("all_delivered", {})]
 
-    def set_time(self, when: datetime, join_url: str | None, at: datetime, by: str) -> tuple["Meeting", list[Event]]:
+    def set_time(self, when: datetime, join_url: str | None, at: datetime, by: str,
+                 delay_reason: str = "") -> tuple["Meeting", list[Event]]:
         """A new time (and, if given, a new Teams link; otherwise the link is kept). A meeting
         recorded as not held and given a new time is watched afresh: its outcome is cleared,
-        but what was done around it (the link, follow-ups marked done) is kept."""
+        but what was done around it (the link, follow-ups marked done) is kept. A time after
+        the deadline needs the reason for the delay (the protocols ask the chair to record it);
+        the reason is kept in the audit event."""
         self.check(Command.SET_TIME)
         if when.tzinfo is None:
             raise ValueError("the meeting time must carry its time zone")
         if when < self.decided_at:
             raise Refused(f"The meeting cannot be before the strategy discussion was decided "
                           f"({uk_moment(self.decided_at)}); nothing was changed.")
+        delay_reason = delay_reason.strip()[:1000]
+        late = when - self.deadline if when > self.deadline else None
+        if late is not None and not delay_reason:
+            raise Refused(f"{uk_moment(when)} is {how_long(late)} after the deadline ({uk_moment(self.deadline)}): "
+                          "give the reason for the delay, or choose an earlier time; nothing was changed.")
         changes: dict[str, Any] = {"meeting_at": when}
         if join_url:
             changes["join_url"] = join_url
-        detail = {"meeting_at": when.isoformat(), **({"join_url_changed": True} if join_url else {})}
+        detail: dict[str, Any] = {"meeting_at": when.isoformat(), **({"join_url_changed": True} if join_url else {})}
+        if late is not None:
+            detail.update(after_deadline_by_minutes=int(late.total_seconds() // 60), delay_reason=delay_reason)
         if self.state == "not_held":
             kept = {k: v for k, v in (self.outcome or {}).items() if k in _KEPT_WHEN_REARRANGED}
             return self._moved("sent", at, by, outcome=kept or None, **changes), [Event("time_set", detail)]
         return self._changed(**changes), [Event("time_set", detail)]
 
-    def withdraw(self, at: datetime, by: str) -> tuple["Meeting", list[Event]]:
+    def explain_delay(self, reason: str, at: datetime, by: str) -> tuple["Meeting", list[Event]]:
+        """The chair records why the meeting is later than the deadline: kept beside the
+        outcome (so the reminder asking for it stops) and in the audit event."""
+        self.check(Command.EXPLAIN_DELAY)
+        reason = reason.strip()[:1000]
+        if not reason:
+            raise Refused("Give the reason for the delay; nothing was changed.")
+        doc = {**(self.outcome or {}), "delay": {"reason": reason, "at": at.isoformat(), "by": by}}
+        return self._changed(outcome=doc), [Event("delay_explained", {"reason": reason})]
+
+    def withdraw(self, at: datetime, by: str, reason: str | None = None) -> tuple["Meeting", list[Event]]:
+        """Withdraw a request never sent; `reason` (say, an edited request replaces it) is
+        what its buttons say from then on."""
         self.check(Command.WITHDRAW)
-        return self._moved("withdrawn", at, by), [Event("withdrawn", {})]
+        return (self._moved("withdrawn", at, by, cancel_reason=reason),
+                [Event("withdrawn", {"reason": reason} if reason else {})])
 
     def cancel(self, reason: str, at: datetime, by: str) -> tuple["Meeting", list[Event]]:
         self.check(Command.CANCEL)
@@ -287,7 +319,7 @@ class Meeting:
 
 
 # What survives a not-held meeting being given a new time: none of the outcome itself.
-_KEPT_WHEN_REARRANGED = frozenset({"completed", "follow_on_meeting_id", "follow_up_dates"})
+_KEPT_WHEN_REARRANGED = frozenset({"completed", "follow_on_meeting_id", "follow_up_dates", "delay"})
 
 
 def merge_outcome(stored: Mapping[str, Any] | None, outcome: Outcome) -> dict[str, Any]:

@@ -18,7 +18,7 @@ HANDLERS: dict[str, Handler] = {
     # the request and its plan
     "request_new": requests.request_new, "request_start": requests.request_new,
     "request_submit": requests.request_submit,
-    "request_withdraw": requests.withdraw,
+    "request_withdraw": requests.withdraw, "request_edit": requests.request_edit,
     "plan_confirm_time": status.set_time,
     "plan_send": sending.send,
     # an invitee's answer

@@ -79,7 +79,7 @@ async def time_open(svc: ConversationService, actor: Actor, data: dict) -> Reply
     aggregate(meeting).check(Command.SET_TIME)
     return Reply(card=await svc.status_card(meeting), replace=True,
                  messages=(Reply(card=cards.time_card(meeting.id, meeting.case_ref or "", meeting.meeting_at,
-                                                      meeting.join_url, meeting.deadline)),))
+                                                      meeting.join_url, meeting.deadline, now=svc.clock())),))
 
 
 def _join_url(data: dict) -> str | None:
@@ -103,6 +103,7 @@ async def set_time(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     if when_text is None and not join_url:
         return Reply(text="Enter the meeting date (YYYY-MM-DD) and time (HH:MM), UK time.")
     profile = svc.profiles[meeting.area]
+    delay_reason = str(data.get("delay_reason") or "")
     late: list[str] = []
 
     def decide(rec: MeetingRecord, m):
@@ -112,10 +113,13 @@ async def set_time(svc: ConversationService, actor: Actor, data: dict) -> Reply:
             raise Refused("Enter the meeting date (YYYY-MM-DD) and time (HH:MM), UK time; nothing was changed.")
         request = parse_request({**rec.request, "meeting_at": when.isoformat()}, svc.profiles)
         plan = routed_plan(request, profile, rec.plan.get("follow_on"))
-        after, events = m.set_time(request.meeting_at, join_url, svc.clock(), actor.name or rec.chair_name)
+        # The aggregate refuses a time before the decision, and one after the deadline
+        # without the reason for the delay (kept in the audit event).
+        after, events = m.set_time(request.meeting_at, join_url, svc.clock(), actor.name or rec.chair_name,
+                                   delay_reason=delay_reason)
         if request.meeting_at > rec.deadline:
-            late.append(f"Note: {cards.uk_time(request.meeting_at)} is after the deadline {cards.uk_time(rec.deadline)} "
-                        f"({plan['deadline_rule']['source']}).")
+            late.append(f"{cards.uk_time(request.meeting_at)} is after the deadline {cards.uk_time(rec.deadline)} "
+                        f"({plan['deadline_rule']['source']}): the reason for the delay is recorded.")
         return Change(after, events, {"request": request.model_dump(mode="json", exclude_none=True), "plan": plan})
 
     before = meeting
@@ -123,7 +127,7 @@ async def set_time(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     notes = list(late)
     if meeting.state == "draft":
         card = cards.plan_card(meeting.plan, meeting.case_ref or "", meeting.id, area_name=profile.name,
-                               join_url=meeting.join_url)
+                               join_url=meeting.join_url, now=svc.clock())
         return Reply(card=card, replace=True, messages=tuple(Reply(text=n) for n in notes if n))
     notes.append(await sync_event(svc, meeting.id))
     meeting = await svc.db(svc.repo.get_meeting, meeting.id)  # with the link the calendar gave it
