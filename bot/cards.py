@@ -770,7 +770,7 @@ def invitation_answered_card(
     if response == "declined":
         reason = info.get("decline_reason") or text
         if reason:
-            lines.append(f"Reason given: {_clip(str(reason))}")
+            lines.append(f"Reason given: {clip(str(reason))}")
     elif response == "nominated":
         name, email = info.get("nominee_name", ""), info.get("nominee_email", "")
         who = " ".join(filter(None, (name, f"({email})" if email else "")))
@@ -789,7 +789,7 @@ def invitation_answered_card(
     return render("invitation_answered", data)
 
 
-def _clip(text: str, limit: int = 300) -> str:
+def clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -874,7 +874,7 @@ def _answer_text(a: Answer) -> tuple[str, str]:
     if a.state == ACCEPTED:
         return f"Accepted by {a.name or 'their representative'}", "Good"
     if a.state == DECLINED:
-        return "Declined" + (f": {_clip(a.detail, 200)}" if a.detail else ""), "Attention"
+        return "Declined" + (f": {clip(a.detail, 200)}" if a.detail else ""), "Attention"
     if a.state == NOMINATED:
         if a.handed_over:
             return f"Nominated {a.detail or 'a colleague'}, who has been invited", "Default"
@@ -1011,7 +1011,9 @@ def cancel_card(meeting_id: str, case_ref: str, meeting_at: datetime | None) -> 
 def reminder_card(meeting_id: str, kind: str, detail: Mapping[str, Any], *, minutes_to: Sequence[str] = ()) -> dict:
     """A reminder (bot.core.reminders.Planned.detail). A follow-up has a Done button (verb
     followup_done); a minutes reminder a form (minutes_submit: minutes_date, minutes_to); an
-    outcome request a button opening the outcome card (outcome_open)."""
+    outcome request a button opening the outcome card (outcome_open); a passed deadline a form
+    for the reason for the delay (delay_submit: delay_reason); a decline with someone else
+    who could fill the role a button inviting them (invite_contact: contact_id, role)."""
     follow_up = detail.get("follow_up") or ""
     minutes = follow_up in ("minutes_due", "minutes_circulation")
     return render("reminder", {
@@ -1020,6 +1022,8 @@ def reminder_card(meeting_id: str, kind: str, detail: Mapping[str, Any], *, minu
         "minutes": minutes, "done": bool(follow_up) and not minutes, "outcome": kind == "outcome_request",
         "raises_meeting": bool(detail.get("raises_meeting")),
         "asks_date": bool(detail.get("asks_date")),
+        "asks_delay_reason": bool(detail.get("asks_delay_reason")),
+        "offer": dict(detail["offer"]) if isinstance(detail.get("offer"), Mapping) else None,
         "minutes_to": "\n".join(minutes_to),
     })
 

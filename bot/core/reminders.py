@@ -10,7 +10,9 @@ What is reminded, to whom, when (times in the area's calendar):
 
 * The meeting deadline, to the chair, while the meeting is not yet quorate or has no time:
   halfway from the request to the deadline ("approaching"), and shortly before it
-  ("imminent": an hour, or a quarter of a short window).
+  ("imminent": an hour, or a quarter of a short window). Once it has passed with no meeting
+  time set, the chair is told at once (a request entered after its deadline too: nothing
+  is skipped) and asked for the reason for the delay, until they record it.
 * Quorum agencies that have not answered: the contact is chased once, a quarter of the
   way from delivery to the deadline; halfway, the chair is told to escalate, with the
   protocol's escalation step.
@@ -94,6 +96,7 @@ class MeetingFacts:
     follow_on: Mapping[str, str] | None = None
     # The dates the chair set for follow-ups whose protocol gives none (kind -> when).
     follow_up_dates: Mapping[str, datetime] = field(default_factory=dict)
+    delay_explained: bool = False  # the chair recorded why the meeting is later than the deadline
 
     @property
     def chair_on_call(self) -> bool:
@@ -115,6 +118,8 @@ class Planned:
     follow_up: str | None = None   # the follow-up kind, for a "done" button
     raises_meeting: bool = False   # the follow-up is a further meeting: offer to request it
     asks_date: bool = False        # the protocol gives no date: the reminder asks the chair for one
+    asks_delay_reason: bool = False  # the card asks the chair for the reason for the delay
+    offer: Mapping[str, str] | None = None  # a contact to invite with one press: {contact_id, role, name}
 
     def detail(self) -> dict[str, Any]:
         out = {
@@ -125,6 +130,10 @@ class Planned:
             out["raises_meeting"] = True
         if self.asks_date:
             out["asks_date"] = True
+        if self.asks_delay_reason:
+            out["asks_delay_reason"] = True
+        if self.offer:
+            out["offer"] = dict(self.offer)
         return out
 
 
@@ -225,8 +234,6 @@ def _deadline(ctx: _Ctx) -> list[Planned]:
     if ctx.status.quorate and m.meeting_at is not None:
         return []
     window = m.deadline - m.created_at
-    if window <= timedelta(0):
-        return []
     missing = []
     if not ctx.status.quorate:
         waiting = [role_name(r.role) for r in ctx.status.roles if r.state != "accepted"]
@@ -238,13 +245,15 @@ def _deadline(ctx: _Ctx) -> list[Planned]:
     rule = m.plan.get("deadline_rule") or {}
     text = (f"Case {m.case_ref}: the strategy meeting must take place by {uk_time(m.deadline)} "
             f"({rule.get('summary', '')}). It is " + "; ".join(missing) + ".")
+    out = _deadline_passed(ctx, missing, rule)
+    if window <= timedelta(0):
+        return out  # requested after its deadline: only the notice that it has passed
     imminent_at = m.deadline - min(timedelta(hours=1), window / 4)
     approaching_at = ctx.when(m.created_at + window / 2, about=m.deadline, on_call=m.chair_on_call)
     if m.follow_on is not None:  # nothing reaches the daytime chair before the plan itself
         handover_at = ctx.calendar.next_office_time(m.created_at)
         approaching_at, imminent_at = max(approaching_at, handover_at), max(imminent_at, handover_at)
     iso = m.deadline.isoformat()
-    out = []
     if approaching_at < imminent_at:
         out.append(Planned(f"deadline:approaching:{iso}", "deadline_approaching", "chair", approaching_at,
                            "The meeting deadline is approaching", text, rule.get("source", "")))
@@ -253,6 +262,23 @@ def _deadline(ctx: _Ctx) -> list[Planned]:
                        "The meeting deadline is close", text + fallback,
                        "; ".join(s for s in (rule.get("source", ""), fallback_source) if s)))
     return out
+
+
+def _deadline_passed(ctx: _Ctx, missing: list[str], rule: Mapping[str, Any]) -> list[Planned]:
+    """The deadline passed with no meeting time: tell the chair when it passes (at once, for
+    a request entered late) and ask for the reason for the delay, until it is recorded. A time
+    set after the deadline came with its reason (the aggregate requires one)."""
+    m = ctx.meeting
+    if m.meeting_at is not None or m.delay_explained:
+        return []
+    fallback, fallback_source = _fallback_text(m) if not ctx.status.quorate else ("", "")
+    return [Planned(
+        f"deadline:passed:{m.deadline.isoformat()}", "deadline_passed", "chair", max(m.deadline, m.created_at),
+        "The meeting deadline has passed",
+        f"Case {m.case_ref}: the strategy meeting should have taken place by {uk_time(m.deadline)} "
+        f"({rule.get('summary', '')}). It is " + "; ".join(missing) + ". Hold it as soon as you can, and record "
+        "the reason for the delay: the protocols ask for it in the case record." + fallback,
+        "; ".join(s for s in (rule.get("source", ""), fallback_source) if s), asks_delay_reason=True)]
 
 
 def _chasing(ctx: _Ctx) -> list[Planned]:
@@ -264,19 +290,21 @@ def _chasing(ctx: _Ctx) -> list[Planned]:
         if any(inv.role in m.fillers.get(role, ()) for role in filled):
             continue  # someone else already fills the quorum role this invitee could fill
         window = m.deadline - inv.delivered_at
-        if window <= timedelta(0):
-            continue
+        overdue = window <= timedelta(0)  # invited after the deadline: chase soon, never skip
         rule = m.plan.get("deadline_rule") or {}
-        chase_at = inv.delivered_at + max(timedelta(minutes=15), window / 4)
-        escalate_at = inv.delivered_at + max(timedelta(minutes=30), window / 2)
-        if chase_at < m.deadline:
+        chase_at = inv.delivered_at + (timedelta(minutes=15) if overdue else max(timedelta(minutes=15), window / 4))
+        escalate_at = inv.delivered_at + (timedelta(minutes=30) if overdue else max(timedelta(minutes=30), window / 2))
+        by = (f"Its deadline ({uk_time(m.deadline)}) has passed: it is needed as soon as possible." if overdue
+              else f"It must take place by {uk_time(m.deadline)}.")
+        expires = None if overdue else m.deadline
+        if overdue or chase_at < m.deadline:
             out.append(Planned(
                 f"chase:{inv.id}", "chase", "invitee", ctx.when(chase_at, about=m.deadline, on_call=inv.on_call),
                 "Please answer: strategy meeting invitation",
                 f"Case {m.case_ref}: your agency ({role_name(inv.role)}) is needed for the meeting to be quorate. "
-                f"It must take place by {uk_time(m.deadline)}. Please accept, send a colleague, or decline with a reason.",
-                rule.get("source", ""), invitation_id=inv.id, expires_at=m.deadline))
-        if escalate_at < m.deadline:
+                f"{by} Please accept, send a colleague, or decline with a reason.",
+                rule.get("source", ""), invitation_id=inv.id, expires_at=expires))
+        if overdue or escalate_at < m.deadline:
             reach = " ".join(x for x in (inv.name, inv.email, inv.phone) if x)
             out.append(Planned(
                 f"no_answer:{inv.id}", "no_answer", "chair",
@@ -284,7 +312,7 @@ def _chasing(ctx: _Ctx) -> list[Planned]:
                 f"{role_name(inv.role)} has not answered",
                 f"Case {m.case_ref}: no answer yet from {role_name(inv.role)} ({reach}), invited "
                 f"{uk_time(inv.delivered_at)}. {m.escalation['summary']}",
-                m.escalation["source"], expires_at=m.deadline))
+                m.escalation["source"], expires_at=expires))
     return out
 
 

@@ -366,6 +366,7 @@ class ConversationService:
             minutes_circulated=bool(stored.get("minutes_circulated_at")),
             fallback=fallback.citation() if fallback else None,
             follow_on=meeting.plan.get("follow_on"),
+            delay_explained=bool(stored.get("delay")),
             invitations=chair + tuple(reminders.InvitationFacts(
                 id=i.id, role=i.role, level=i.level, name=i.contact_name or "", response=i.response,
                 delivered_at=i.delivered_at if i.delivery_state == "delivered" else None,

@@ -29,6 +29,7 @@ HANDLERS: dict[str, Handler] = {
     "status_refresh": status.refresh,
     "time_open": status.time_open, "time_submit": status.set_time,
     "cancel_open": status.cancel_open, "meeting_cancel": status.cancel,
+    "delay_submit": status.explain_delay,
     "outcome_open": outcome.open_form, "outcome_submit": outcome.submit,
     "minutes_submit": outcome.minutes, "followup_done": outcome.follow_up_done,
     "followup_date": outcome.follow_up_date,

@@ -247,3 +247,24 @@ async def sync_event(svc: ConversationService, meeting_id: str) -> str | None:
 
         await svc.db(store)
     return result.note
+
+
+# --- the reason for a delay ----------------------------------------------------------------
+
+async def explain_delay(svc: ConversationService, actor: Actor, data: dict) -> Reply:
+    """The chair records why the meeting is later than its deadline (asked on the card that
+    says the deadline has passed): kept with the meeting and in the audit log, and the
+    request for it stops."""
+    meeting = await svc.chair_meeting(actor, data)
+    reason = str(data.get("delay_reason") or "")
+
+    def decide(rec: MeetingRecord, m):
+        svc.check_chair(rec, actor)
+        return Change(*m.explain_delay(reason, svc.clock(), actor.name or rec.chair_name))
+
+    meeting, _ = await svc.change(meeting.id, actor.aad_object_id, decide)
+    svc.refresh_soon(meeting.id)
+    return Reply(card=cards.message_card(
+        "Reason for the delay recorded",
+        f"Case {meeting.case_ref or meeting.id[:8]}: \"{cards.clip(reason.strip(), 300)}\" is recorded with the "
+        "meeting and in its audit log."), replace=True)

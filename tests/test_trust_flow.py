@@ -1,0 +1,177 @@
+"""What a chair and an agency contact need to trust the bot (issue 14), through /api/messages
+as Teams drives it, on SQLite and PostgreSQL: impossible times refused field by field, an
+overdue deadline said plainly with the reason for the delay asked for, an edited request
+replacing the old one, failed deliveries told, a decline answered with the next contact, and
+the chair inviting someone else."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+
+from bot.core.wording import UK
+from bot.keys import REMINDERS, SERVICE
+from tests.emulators.teams import Person, find_data, find_verb
+from tests.test_bot_flow import CHAIR_AAD, FORM, teams, text_of, until  # noqa: F401  (fixture)
+from tests.test_lifecycle_flow import posted_to, press_on
+
+# FORM: decided Wednesday 25 November 2026 10:00; Bristol's deadline for it is 17:00 that day.
+DEADLINE = datetime(2026, 11, 25, 17, 0, tzinfo=timezone.utc)
+
+
+def clocked(app, now: datetime) -> list[datetime]:
+    """Wind the service's (and the repository's) clock by hand: `now[0] = ...`."""
+    service = app[SERVICE]
+    hand = [now]
+    service.clock = service.repo._clock = lambda: hand[0]
+    return hand
+
+
+def chair_of(t) -> Person:
+    return Person(CHAIR_AAD, "29:chair", "Sam Chairperson", t.emulator.add_conversation("a:chair", "29:chair"))
+
+
+def events(app, meeting_id: str, kind: str) -> list[dict]:
+    return [e.detail for e in app[SERVICE].repo.list_events(meeting_id) if e.kind == kind]
+
+
+# --- item 2: impossible times --------------------------------------------------------------
+
+async def test_impossible_times_are_refused_field_by_field_with_what_was_typed_kept(teams):
+    t, app = teams
+    clocked(app, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
+    chair = chair_of(t)
+
+    future = (await t.press(chair, "request_submit", {**FORM, "decided_date": "2030-01-01", "decided_time": "09:00"}))
+    card = future["value"]
+    assert find_verb(card, "request_submit") and "is in the future" in text_of(card)
+    assert "BR-2026-0042" in text_of(card) and "2030-01-01" in text_of(card)  # what was typed is kept
+    # A few minutes ahead is a clock difference, not a mistake.
+    ok = await t.press(chair, "request_submit", {**FORM, "decided_date": "2026-11-25", "decided_time": "11:04"})
+    assert find_verb(ok["value"], "plan_send")
+
+    before = await t.press(chair, "request_submit", {**FORM, "meeting_date": "2026-11-25", "meeting_time": "09:30"})
+    assert "cannot be before the decision" in text_of(before["value"])
+    assert find_verb(before["value"], "request_submit")
+
+    # After the deadline: the form asks for the reason for the delay, then plans with it.
+    late = {**FORM, "meeting_date": "2026-11-26", "meeting_time": "14:00"}
+    asked = await t.press(chair, "request_submit", late)
+    assert "after the deadline" in text_of(asked["value"]) and "reason for the delay" in text_of(asked["value"])
+    assert find_verb(asked["value"], "request_submit") and "2026-11-26" in text_of(asked["value"])
+    plan = (await t.press(chair, "request_submit", {**late, "delay_reason": "Police available Thursday only"}))["value"]
+    meeting_id = find_data(plan, "meeting_id")
+    assert find_verb(plan, "plan_send") and "after the deadline" in text_of(plan)
+    (requested,) = events(app, meeting_id, "requested")
+    assert requested["delay_reason"] == "Police available Thursday only"
+    assert requested["after_deadline_by_minutes"] == 21 * 60
+
+
+async def test_a_time_after_the_deadline_on_the_plan_or_the_status_card_needs_the_reason(teams):
+    t, app = teams
+    clocked(app, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
+    chair = chair_of(t)
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    meeting_id = find_data(plan, "meeting_id")
+    repo = app[SERVICE].repo
+    # The plan card's time: refused in words (the card, with what was typed, stays).
+    refused = await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-26",
+                                                         "meeting_time": "10:00"})
+    assert refused["type"] == "application/vnd.microsoft.activity.message"
+    assert "after the deadline" in refused["value"] and "nothing was changed" in refused["value"]
+    assert repo.get_meeting(meeting_id).meeting_at is None
+    saved = await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-26",
+                                                       "meeting_time": "10:00", "delay_reason": "Paediatrician on leave"})
+    assert find_verb(saved["value"], "plan_send")
+    assert repo.get_meeting(meeting_id).meeting_at == datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
+    assert events(app, meeting_id, "time_set")[-1]["delay_reason"] == "Paediatrician on leave"
+    # After sending, the status card's time form asks the same.
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    await t.press(chair, "time_open", {"meeting_id": meeting_id})
+    form = next(c for c in reversed(t.cards_to(chair.conversation)) if find_verb(c, "time_submit"))
+    assert "delay_reason" in text_of(form)
+    refused = await t.press(chair, "time_submit", {"meeting_id": meeting_id, "meeting_date": "2026-11-27",
+                                                   "meeting_time": "10:00"})
+    assert "after the deadline" in json.dumps(refused) and repo.get_meeting(meeting_id).meeting_at.day == 26
+    await t.press(chair, "time_submit", {"meeting_id": meeting_id, "meeting_date": "2026-11-27",
+                                         "meeting_time": "10:05", "delay_reason": "Police asked for Friday"})
+    assert repo.get_meeting(meeting_id).meeting_at == datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)
+    assert events(app, meeting_id, "time_set")[-1]["delay_reason"] == "Police asked for Friday"
+
+
+# --- item 1: an overdue deadline -------------------------------------------------------------
+
+async def test_an_overdue_request_says_so_reminds_at_once_and_asks_for_the_reason(teams):
+    t, app = teams
+    now = clocked(app, datetime(2026, 11, 26, 10, 30, tzinfo=timezone.utc))  # 17 h 30 min after the deadline
+    chair = chair_of(t)
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    meeting_id = find_data(plan, "meeting_id")
+    assert "The deadline passed 17 hours 30 minutes ago" in text_of(plan)
+    # The chair is told at once (not skipped because the deadline is behind us) and asked why.
+    await app[REMINDERS].run_due()
+    await until(lambda: any("deadline has passed" in text_of(c) for c in t.cards_to(chair.conversation)))
+    notice = next(c for c in t.cards_to(chair.conversation) if "deadline has passed" in text_of(c))
+    assert find_verb(notice, "delay_submit") and "reason for the delay" in text_of(notice)
+    # Sent: the status card says the same, and invitees are chased soon, not never.
+    status = (await t.press(chair, "plan_send", {"meeting_id": meeting_id}))["value"]
+    assert "The deadline passed 17 hours 30 minutes ago" in text_of(status)
+    repo = app[SERVICE].repo
+    await until(lambda: repo.get_meeting(meeting_id).state == "sent")
+    chases = [r for r in repo.list_reminders(meeting_id) if r.kind == "chase"]
+    assert chases and all(r.due_at <= now[0] + timedelta(minutes=20) for r in chases)
+    # The chair records the reason: kept in the audit log, the request for it stops.
+    saved = await t.press(chair, "delay_submit", {"meeting_id": meeting_id,
+                                                  "delay_reason": "Referral reached us the next morning"})
+    assert "Reason for the delay recorded" in text_of(saved["value"])
+    assert events(app, meeting_id, "delay_explained") == [{"reason": "Referral reached us the next morning"}]
+    assert repo.get_meeting(meeting_id).outcome["delay"]["reason"] == "Referral reached us the next morning"
+    passed = [r for r in repo.list_reminders(meeting_id) if r.kind == "deadline_passed"]
+    assert [r.state for r in passed] == ["sent"]
+    empty = await t.press(chair, "delay_submit", {"meeting_id": meeting_id, "delay_reason": "  "})
+    assert "Give the reason" in json.dumps(empty)
+
+
+async def test_a_deadline_still_ahead_reads_as_a_deadline(teams):
+    t, app = teams
+    clocked(app, datetime(2026, 11, 25, 10, 30, tzinfo=timezone.utc))
+    plan = (await t.press(chair_of(t), "request_submit", FORM))["value"]
+    assert "Meet by Wednesday 25 November 2026, 17:00" in text_of(plan) and "passed" not in text_of(plan)
+    assert not [r for r in app[SERVICE].repo.list_reminders(find_data(plan, "meeting_id"))
+                if r.kind == "deadline_passed" and r.due_at <= datetime(2026, 11, 25, 16, 59, tzinfo=timezone.utc)]
+
+
+# --- item 8: edit the request before sending -------------------------------------------------
+
+async def test_an_edited_request_replaces_the_old_one_whose_buttons_then_say_why(teams):
+    t, app = teams
+    clocked(app, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
+    chair = chair_of(t)
+    assert await t.say(chair, "new") == 201
+    ((form_id, _),) = posted_to(t, chair.conversation)
+    plan = (await press_on(t, chair, "request_submit", FORM, form_id))["value"]
+    old_id = find_data(plan, "meeting_id")
+    opened = await press_on(t, chair, "request_edit", {"meeting_id": old_id}, form_id)
+    assert opened["type"] == "application/vnd.microsoft.activity.message"  # the plan card stays
+    edit_id, edit = posted_to(t, chair.conversation)[-1]
+    assert edit_id != form_id and find_verb(edit, "request_submit") and "Edit the request" in text_of(edit)
+    assert "BR-2026-0042" in text_of(edit) and "2026-11-25" in text_of(edit)  # the stored values
+    assert find_data(edit, "replaces") == old_id
+    submitted = {**FORM, "case_ref": "BR-2026-0043", "replaces": old_id, "plan_message": form_id}
+    new_plan = (await press_on(t, chair, "request_submit", submitted, edit_id))["value"]
+    new_id = find_data(new_plan, "meeting_id")
+    assert new_id != old_id and "BR-2026-0043" in text_of(new_plan)
+    repo = app[SERVICE].repo
+    assert repo.get_meeting(old_id).state == "withdrawn" and repo.get_meeting(new_id).state == "draft"
+    assert events(app, old_id, "superseded") == [{"by_meeting_id": new_id}]
+    # The old plan card says it was replaced, and its buttons change nothing and say why.
+    await until(lambda: any(r.method == "PUT" and r.activity_id == form_id for r in t.emulator.requests))
+    late = await press_on(t, chair, "plan_send", {"meeting_id": old_id}, form_id)
+    assert "the request was edited" in json.dumps(late) and "nothing was changed" in json.dumps(late)
+    assert repo.list_invitations(old_id) == []
+    again = await t.press(chair, "request_edit", {"meeting_id": old_id})
+    assert "the request was edited" in json.dumps(again)
+    # A sent request is changed on its status card, not edited.
+    await t.press(chair, "plan_send", {"meeting_id": new_id})
+    sent = await t.press(chair, "request_edit", {"meeting_id": new_id})
+    assert "Only a request that has not been sent can be edited" in json.dumps(sent)
