@@ -37,7 +37,7 @@ from typing import Any
 from .core import quoracy
 from .core.privacy import meeting_code
 from .core.timing import how_long, overdue_by
-from .core.wording import UK, as_uk, role_name, uk_time  # noqa: F401  (re-exported)
+from .core.wording import UK, as_uk, delivery_problem, role_name, uk_time  # noqa: F401  (re-exported)
 from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES, ROLES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "cards"
@@ -816,6 +816,7 @@ class Answer:
     email: str | None = None
     phone: str | None = None
     handed_over: bool = False  # a nomination whose nominee has their own invitation: theirs decides
+    delivery_retrying: str | None = None  # not delivered yet, still trying: the last failure's kind
 
     def __post_init__(self) -> None:
         if self.state not in ANSWER_STATES:
@@ -881,6 +882,10 @@ def _answer_text(a: Answer) -> tuple[str, str]:
         return f"Nominated {a.detail or 'a colleague'}: waiting for their answer", "Warning"
     if a.state == WRITTEN:
         return "Not attending: sending information in writing", "Warning"
+    if a.delivery_failure:
+        return f"Not delivered: {delivery_problem(a.delivery_failure)}", "Attention"
+    if a.delivery_retrying:
+        return f"Not delivered yet ({delivery_problem(a.delivery_retrying)}): still trying", "Warning"
     return "Waiting", "Default"
 
 
@@ -896,12 +901,15 @@ def chair_status_card(view: StatusView) -> dict:
                 text += f" ({role_name(slot.by.role)})"
         elif slot.state == "waiting":
             text, colour = _answer_text(slot.by)
-            if slot.by.state == WAITING:
+            if slot.by.state == WAITING and not slot.by.delivery_retrying:
                 text = "Waiting" + (f" for {slot.by.name}" if slot.by.name else "")
                 if view.state not in ("draft", "sending", "sent", "not_held"):
                     text = "No answer" + (f" from {slot.by.name}" if slot.by.name else "")  # nobody waits now
+            elif slot.by.state == WAITING:
+                text = f"{slot.by.name or 'Invitation'}: {text[0].lower()}{text[1:]}"
         elif slot.state == "unreachable":
-            text, colour = "Could not be reached in Teams: escalate", "Attention"
+            text, colour = (f"Not delivered to {slot.by.name or 'the contact'}: "
+                            f"{delivery_problem(slot.by.delivery_failure)} — escalate"), "Attention"
         elif slot.state == "declined":
             text, colour = (_answer_text(slot.by)[0] if slot.by.state != DECLINED else "Declined") + " — escalate", "Attention"
         else:

@@ -35,6 +35,11 @@ from .leases import keep_leases, retry_delay
 
 log = logging.getLogger(__name__)
 
+# Some permanent refusals come back as a 5xx (Agents Playground: 500 "UserNotFound"): the
+# connector's error code says what the status does not, so they are told at once, not retried.
+PERMANENT_CODES = {"UserNotFound": "not_found", "MemberNotFound": "not_found",
+                   "ConversationBlockedByUser": "blocked"}
+
 FAILURE_TEXT = {
     "blocked": "the bot is blocked or the app is not installed for them",
     "not_found": "no Teams account was found for them",
@@ -126,14 +131,20 @@ class DeliveryWorker:
             if not isinstance(e, DeliveryError):
                 log.exception("delivering invitation %s failed unexpectedly", inv.id)
                 e = DeliveryError("server", None, "the bot hit an internal error sending it (see the bot's log)")
-            permanent = e.permanent or inv.attempts >= self.max_attempts
+            kind = PERMANENT_CODES.get(e.code or "", e.kind)
+            permanent = e.permanent or kind != e.kind or inv.attempts >= self.max_attempts
             retry_at = None if permanent else service.clock() + retry_delay(inv.attempts)
-            await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, e.kind, str(e), permanent, retry_at=retry_at)
+            await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, kind, str(e), permanent, retry_at=retry_at)
             if permanent:  # mark_failed has logged it
                 await service.tell_chair(
                     meeting, f"{cards.role_name(inv.role)} could not be reached in Teams",
-                    f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(e.kind, e.kind)}. "
+                    f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(kind, kind)}. "
                     f"Reach them another way: email {inv.contact_email or 'not known'}, phone {inv.contact_phone or 'not known'}.")
+            else:  # plan the chair's "not delivered yet, still trying", and show it on the card
+                try:
+                    await service.after_answer(inv.meeting_id)
+                except Exception as e:  # the next change re-plans it; the failure itself is recorded
+                    log.warning("could not re-plan the reminders of %s: %s", inv.meeting_id, type(e).__name__)
             return
         await self._record_delivered(inv, conversation_id, activity_id or None)
 

@@ -348,6 +348,11 @@ def _reminder_meetings() -> list[MeetingFacts]:
         out.append(_meeting(area, "2026-11-25T10:00:00+00:00", None,
                             [_inv("social_care", "accepted"), _inv("health", failed=True, delivered=None),
                              _inv("police", "declined")], fallback=fallback))
+        # an invitation Teams keeps refusing for now: "not delivered yet, still trying"
+        out.append(_meeting(area, "2026-11-25T10:00:00+00:00", None,
+                            [_inv("social_care", "accepted"), _inv("police"),
+                             _inv("health", delivered=None, retrying="server",
+                                  invited_at=datetime(2026, 11, 25, 10, 5, tzinfo=timezone.utc))]))
         # met out of hours but not quorate: the meeting the protocol then raises
         out.append(_meeting(area, "2026-11-25T18:30:00+00:00", "2026-11-25T20:00:00+00:00", accepted,
                             flags=("emergency_protection",), outcome=not_quorate, state="held"))

@@ -593,7 +593,7 @@ def test_chair_status_filled_by_and_delivery_failures():
     ]
     card, text = status("north-somerset", answers)
     assert "Accepted by Ash Placeholder (Emergency Duty Team)" in quorum_row(card, "social_care")
-    assert "Could not be reached in Teams: escalate" in quorum_row(card, "police")
+    assert "Not delivered to the contact: the bot is blocked or the app is not installed for them — escalate" in quorum_row(card, "police")
     assert "could not be reached in Teams: the bot is blocked — email bea@avon-somerset.police.example, phone 07700 900101" in text
     assert ("Alex Fictional could not be reached in Teams: the app is not installed — "
             "email alex.fictional@n-somerset-council.example, phone 01632 960100") in text

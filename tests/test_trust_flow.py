@@ -175,3 +175,57 @@ async def test_an_edited_request_replaces_the_old_one_whose_buttons_then_say_why
     await t.press(chair, "plan_send", {"meeting_id": new_id})
     sent = await t.press(chair, "request_edit", {"meeting_id": new_id})
     assert "Only a request that has not been sent can be edited" in json.dumps(sent)
+
+
+# --- item 4: undeliverable invitations -----------------------------------------------------
+
+async def _send_with_police(t, app, fail) -> tuple[Person, str, object]:
+    from bot.adapters.connector import RetryPolicy
+    from bot.directory import load_directory, resolve
+
+    app[SERVICE].messenger.client.retry = RetryPolicy(max_attempts=1)  # one HTTP try per delivery attempt
+    police = resolve(load_directory("bristol"), "police", False)
+    fail(police.aad_object_id)
+    chair = chair_of(t)
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    meeting_id = find_data(plan, "meeting_id")
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    return chair, meeting_id, police
+
+
+async def test_a_permanent_refusal_is_told_at_once_and_the_card_says_not_delivered(teams):
+    t, app = teams
+    clocked(app, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
+    # Agents Playground answers 500 "UserNotFound" for someone who is not one of its users.
+    chair, meeting_id, police = await _send_with_police(
+        t, app, lambda aad: t.emulator.fail(aad, 500, times=None, code="UserNotFound"))
+    await until(lambda: any("could not be reached" in text_of(c) for c in t.cards_to(chair.conversation)))
+    notice = next(c for c in t.cards_to(chair.conversation) if "could not be reached" in text_of(c))
+    assert police.email in text_of(notice) and police.phone in text_of(notice)
+    assert "no Teams account was found" in text_of(notice)
+    tries = [r for r in t.emulator.requests if r.user_id == police.aad_object_id]
+    assert len(tries) == 1  # not retried for minutes
+    status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert "Not delivered to DC Bea Madeup: no Teams account was found for them" in text_of(status)
+    assert "Waiting for DC Bea Madeup" not in text_of(status)
+
+
+async def test_temporary_failures_are_told_once_after_a_few_minutes_still_trying(teams):
+    t, app = teams
+    now = clocked(app, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
+    chair, meeting_id, police = await _send_with_police(t, app, lambda aad: t.emulator.fail(aad, 503, times=None))
+    repo = app[SERVICE].repo
+    await until(lambda: any(i.delivery_error for i in repo.list_invitations(meeting_id)))
+    status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert "DC Bea Madeup: not delivered yet (Teams answered with an error): still trying" in text_of(status)
+    still = lambda: [c for c in t.cards_to(chair.conversation) if "not delivered yet, still trying" in text_of(c)]
+    await app[REMINDERS].run_due()
+    assert still() == []  # a moment's failure does not trouble the chair
+    now[0] += timedelta(minutes=6)
+    await app[REMINDERS].run_due()
+    await until(lambda: still())
+    assert police.email in text_of(still()[0]) and police.phone in text_of(still()[0])
+    now[0] += timedelta(minutes=10)
+    await app[REMINDERS].run_due()
+    await asyncio.sleep(0.2)
+    assert len(still()) == 1  # once

@@ -17,7 +17,9 @@ What is reminded, to whom, when (times in the area's calendar):
   way from delivery to the deadline; halfway, the chair is told to escalate, with the
   protocol's escalation step.
 * Told to the chair at once, once: the meeting became quorate; a quorum role can no longer
-  be filled (declined, unreachable, nobody to invite).
+  be filled (declined, unreachable, nobody to invite); someone who could fill a declined
+  role is still in the directory (with a button inviting them). Once, a few minutes after
+  sending: an invitation that still has not been delivered (the bot keeps trying).
 * The meeting starting soon (15 minutes before) to everyone who accepted.
 * After the meeting: the chair is asked for the outcome an hour after the start, and
   again the next working morning if it is still missing.
@@ -43,10 +45,11 @@ from typing import Any, Literal
 from . import quoracy
 from .calendar import AreaCalendar, Timescale
 from .outcome import Outcome
-from .wording import role_name, uk_time
+from .wording import delivery_problem, role_name, uk_time
 
 Recipient = Literal["chair", "invitee"]
 URGENT_WITHIN = timedelta(hours=12)
+UNDELIVERED_AFTER = timedelta(minutes=5)  # temporary failures this long: the chair is told, once
 SOON_BEFORE_START = timedelta(minutes=15)
 OUTCOME_AFTER_START = timedelta(hours=1)
 LONG_FOLLOW_UP = timedelta(days=3)  # longer windows get a heads-up two working days before
@@ -71,6 +74,8 @@ class InvitationFacts:
     handed_over: bool = False      # nominated a colleague who has an invitation of their own
     email: str | None = None
     phone: str | None = None
+    retrying: str | None = None    # still pending after a failed attempt: the last failure's kind
+    invited_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,7 @@ def _notices(ctx: _Ctx) -> list[Planned]:
     if m.state == "draft":
         return []
     now_ish = m.created_at  # a notice is due at once: any past time will do
+    out += _undelivered(ctx)
     if ctx.status.quorate:
         out.append(Planned("notice:quorate", "quorate", "chair", now_ish, "The meeting is quorate",
                            f"Case {m.case_ref}: social care, health and police have each accepted."))
@@ -226,6 +232,23 @@ def _notices(ctx: _Ctx) -> list[Planned]:
             f"{role_name(slot.role)} cannot make the meeting quorate",
             f"{role_name(slot.role)}: {state}.{reach} {m.escalation['summary']}{fallback}",
             "; ".join(s for s in (m.escalation["source"], fallback_source) if s)))
+    return out
+
+
+def _undelivered(ctx: _Ctx) -> list[Planned]:
+    """An invitation still not delivered a few minutes after it was sent (the bot keeps
+    trying): told to the chair once, with how else to reach the contact."""
+    out = []
+    for inv in ctx.meeting.invitations:
+        if inv.retrying is None or inv.delivered_at is not None or inv.failed or inv.invited_at is None:
+            continue
+        reach = ", ".join(x for x in (f"email {inv.email}" if inv.email else "", f"phone {inv.phone}" if inv.phone else "") if x)
+        out.append(Planned(
+            f"notice:undelivered:{inv.id}", "undelivered", "chair", inv.invited_at + UNDELIVERED_AFTER,
+            f"{role_name(inv.role)}: not delivered yet, still trying",
+            f"Case {ctx.meeting.case_ref}: the invitation to {inv.name or 'the contact'} has not reached them in "
+            f"Teams yet ({delivery_problem(inv.retrying)}). The bot keeps trying; if it is urgent, reach them "
+            f"another way{': ' + reach if reach else ''}."))
     return out
 
 

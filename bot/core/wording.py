@@ -9,6 +9,23 @@ from .vocabulary import ROLE_NAMES
 UK = ZoneInfo("Europe/London")  # every area's time zone (shared/spec/plan.md, Time)
 
 
+# Why an invitation has not reached someone in Teams (bot.adapters.connector's kinds), in words.
+DELIVERY_PROBLEMS = {
+    "blocked": "the bot is blocked or the app is not installed for them",
+    "not_installed": "the app is not installed for them",
+    "not_found": "no Teams account was found for them",
+    "unauthorized": "the bot was not allowed to message them",
+    "bad_request": "Teams refused the message",
+    "server": "Teams answered with an error",
+    "network": "Teams could not be reached",
+    "throttled": "Teams asked the bot to slow down",
+}
+
+
+def delivery_problem(kind: str | None) -> str:
+    return DELIVERY_PROBLEMS.get(kind or "", kind or "sending failed")
+
+
 def role_name(role: str) -> str:
     return ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
 

@@ -374,6 +374,8 @@ class ConversationService:
                 on_call=availability.get(i.contact_id) in ("on_call", "always"),
                 handed_over=i.id in handed_over,
                 email=i.contact_email, phone=i.contact_phone,
+                retrying=(i.delivery_error_kind or "server") if i.delivery_state == "pending" and i.delivery_error else None,
+                invited_at=i.created_at,
             ) for i in invitations),
         )
 

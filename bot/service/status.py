@@ -21,6 +21,7 @@ def status_view(svc: ConversationService, meeting: MeetingRecord, invitations: l
         role=i.role, level=i.level, state={"none": cards.WAITING}.get(i.response, i.response), name=i.contact_name,
         detail=i.response_detail if i.response in ("declined", "nominated") else None,
         delivery_failure=(i.delivery_error_kind or "failed") if i.delivery_state == "failed" else None,
+        delivery_retrying=(i.delivery_error_kind or "server") if i.delivery_state == "pending" and i.delivery_error else None,
         email=i.contact_email, phone=i.contact_phone,
         handed_over=i.id in handed_over,
     ) for i in invitations]
