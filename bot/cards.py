@@ -703,12 +703,17 @@ class InvitationView:
     def for_role(
         cls, invitation_id: str, plan: Any, profile: Any, role: str, *, case_ref: str, chair_name: str,
         meeting_at: datetime | str | None = None, join_url: str | None = None, nominated_by: str | None = None,
+        level: str | None = None,
     ) -> "InvitationView":
-        """The invitation for `role` in `plan`, with what `profile` says that agency must bring."""
+        """The invitation for `role` in `plan`, with what `profile` says that agency must bring.
+        A role the plan does not list is one the chair added: `level` is the invitation's."""
         p = _plan_dict(plan)
         invitee = next((i for i in p["invitees"] if i["role"] == role), None)
-        if invitee is None:
+        if invitee is None and level is None:
             raise ValueError(f"the plan does not invite {role!r}")
+        if invitee is None:
+            invitee = {"level": level, "reasons": [{"summary": f"{chair_name} (the chair) invited you to this meeting.",
+                                                   "source": "added by the chair"}]}
         return cls(
             invitation_id=invitation_id, case_ref=case_ref, area_name=profile.name, role=role,
             level=invitee["level"], chair_name=chair_name,
@@ -963,6 +968,7 @@ def chair_status_card(view: StatusView) -> dict:
         "can_cancel": "cancel" in view.can,
         "can_record_outcome": "record_outcome" in view.can,
         "can_close": "close" in view.can,
+        "can_invite": "invite" in view.can,
         "refresh_users": [view.chair_user_id] if view.chair_user_id else [],
         "quorum": rows,
         "escalation": escalation,
@@ -1006,6 +1012,13 @@ def time_card(meeting_id: str, case_ref: str, meeting_at: datetime | None, join_
         "join_url": join_url or "", "deadline": deadline_text(deadline, now),
         "meeting": uk_time(meeting_at, missing="not set yet"),
     }))
+
+
+def invite_card(meeting_id: str, case_ref: str, choices: Sequence[tuple[str, str]]) -> dict:
+    """The chair's form to invite anyone from the directory (verb invite_contact: contact_id),
+    as its own message. `choices`: (contact id, "Police: DC Bea Madeup")."""
+    return render("invite", {"meeting_id": meeting_id, "case_ref": case_ref,
+                             "choices": [{"title": t, "value": v} for v, t in choices]})
 
 
 def cancel_card(meeting_id: str, case_ref: str, meeting_at: datetime | None) -> dict:

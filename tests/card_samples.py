@@ -284,6 +284,8 @@ def _chair_status(c: _Collector) -> None:
           "https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0", deadline)
     c.add("time.unset", cards.time_card, "meeting-live", CASE_REF, None, None, None)
     c.add("cancel.bristol", cards.cancel_card, "meeting-live", CASE_REF, deadline - timedelta(hours=2))
+    c.add("invite.bristol", cards.invite_card, "meeting-live", CASE_REF,
+          [("br-paediatrician-office-hours", "Paediatrician: Dr Dana Pretend"), ("br-sarc-always", "SARC: Em Sample — any time")])
 
 
 # --- reminders: every kind bot.core.reminders plans, from real meetings ------------------------
@@ -348,6 +350,11 @@ def _reminder_meetings() -> list[MeetingFacts]:
         out.append(_meeting(area, "2026-11-25T10:00:00+00:00", None,
                             [_inv("social_care", "accepted"), _inv("health", failed=True, delivered=None),
                              _inv("police", "declined")], fallback=fallback))
+        # a decline while someone else in the directory could fill the role: offered with one press
+        out.append(_meeting(area, "2026-11-25T10:00:00+00:00", None,
+                            [_inv("social_care", "accepted"), _inv("police"), _inv("health", "declined", detail="Clinic")],
+                            replacements={"health": ({"contact_id": "c-paed", "role": "paediatrician",
+                                                      "name": "Dr Dana Pretend"},)}))
         # an invitation Teams keeps refusing for now: "not delivered yet, still trying"
         out.append(_meeting(area, "2026-11-25T10:00:00+00:00", None,
                             [_inv("social_care", "accepted"), _inv("police"),

@@ -230,7 +230,7 @@ def test_templates_are_cached_and_never_mutated():
 def test_every_template_file_is_an_adaptive_card_1_5():
     files = sorted(p.stem for p in cards.TEMPLATE_DIR.glob("*.json"))
     assert files == sorted(["welcome", "request_form", "plan", "invitation", "invitation_answered", "chair_status",
-                            "message", "reminder", "outcome", "discussion", "time", "cancel"])
+                            "message", "reminder", "outcome", "discussion", "time", "cancel", "invite"])
     for name in files:
         t = cards.load_template(name)
         assert t["version"] == "1.5" and t["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"

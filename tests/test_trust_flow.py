@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from bot.core.wording import UK
 from bot.keys import REMINDERS, SERVICE
-from tests.emulators.teams import Person, find_data, find_verb
+from tests.emulators.teams import Person, find_data, find_verb, open_form
 from tests.test_bot_flow import CHAIR_AAD, FORM, teams, text_of, until  # noqa: F401  (fixture)
 from tests.test_lifecycle_flow import posted_to, press_on
 
@@ -229,3 +229,87 @@ async def test_temporary_failures_are_told_once_after_a_few_minutes_still_trying
     await app[REMINDERS].run_due()
     await asyncio.sleep(0.2)
     assert len(still()) == 1  # once
+
+
+# --- items 6 and 7: a decline offers the next contact; the chair invites anyone ------------
+
+async def _sent(t, app, roles):
+    from tests.test_bot_flow import _sent_invitations
+
+    clocked(app, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))  # Wednesday, office hours
+    chair = chair_of(t)
+    meeting_id, people, invitation = await _sent_invitations(t, chair, roles)
+    return chair, meeting_id, people, invitation
+
+
+def _person(t, contact) -> Person:
+    return Person(contact.aad_object_id, f"29:{contact.id}", contact.name, t.emulator._by_user[contact.aad_object_id])
+
+
+async def test_a_decline_offers_the_next_contact_and_cannot_be_quorate_waits_until_no_one_is_left(teams):
+    from bot.directory import load_directory
+
+    t, app = teams
+    chair, meeting_id, people, invitation = await _sent(t, app, ("social_care", "health", "police"))
+    reminders = app[REMINDERS]
+    await t.press(people["health"], "invite_decline", {"invitation_id": invitation["health"], "decline_reason": "Clinic all day"})
+    await reminders.run_due()
+    offers = lambda: [c for c in t.cards_to(chair.conversation) if find_verb(c, "invite_contact")]
+    await until(offers)
+    offer = offers()[0]
+    assert "Cal Notreal declined" in text_of(offer) and "Clinic all day" in text_of(offer)
+    assert "Invite Dr Dana Pretend" in text_of(offer) and find_data(offer, "contact_id") == "br-paediatrician-office-hours"
+    assert not any("Health (safeguarding practitioner) cannot make" in text_of(c) for c in t.cards_to(chair.conversation))
+    # One press invites her, in the health place.
+    pressed = await t.press(chair, "invite_contact", {"meeting_id": meeting_id, "contact_id": find_data(offer, "contact_id")})
+    assert "Dr Dana Pretend invited" in text_of(pressed["value"])
+    dana = next(c for c in load_directory("bristol").contacts if c.id == "br-paediatrician-office-hours")
+    await until(lambda: dana.aad_object_id in t.emulator._by_user and t.cards_to(t.emulator._by_user[dana.aad_object_id]))
+    card = t.cards_to(_person(t, dana).conversation)[0]
+    await t.press(_person(t, dana), "invite_accept", {"invitation_id": find_data(card, "invitation_id")})
+    status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert "Accepted by Dr Dana Pretend (Paediatrician)" in text_of(status)
+    kinds = [e.kind for e in app[SERVICE].repo.list_events(meeting_id)]
+    assert "invited_by_chair" in kinds
+    # Police decline, and nobody else works office hours for police: now it cannot be quorate.
+    await t.press(people["police"], "invite_decline", {"invitation_id": invitation["police"], "decline_reason": "Court"})
+    await reminders.run_due()
+    cannot = lambda: [c for c in t.cards_to(chair.conversation) if "Police cannot make the meeting quorate" in text_of(c)]
+    await until(cannot)
+    assert "003_2d544eb75ad81283.txt" in text_of(cannot()[0])  # the area's escalation, cited
+    assert len(offers()) == 1
+
+
+async def test_the_chair_invites_anyone_from_the_directory_and_they_count_in_their_role(teams):
+    from bot.directory import load_directory
+
+    t, app = teams
+    chair, meeting_id, people, invitation = await _sent(t, app, ("social_care", "health", "police"))
+    directory = {c.id: c for c in load_directory("bristol").contacts}
+    form = await open_form(t, chair, "invite_open", {"meeting_id": meeting_id})
+    listed = text_of(form)
+    assert "Sexual Assault Referral Centre (SARC): Em Sample" in listed and "Housing" in listed
+    assert "Cal Notreal" not in listed  # already invited
+    # Someone the plan did not list (housing), and a SARC worker, who can fill health.
+    for contact_id in ("br-housing-office-hours", "br-sarc-always"):
+        answer = await t.press(chair, "invite_contact", {"meeting_id": meeting_id, "contact_id": contact_id})
+        assert f"{directory[contact_id].name} invited" in text_of(answer["value"])
+    again = await t.press(chair, "invite_contact", {"meeting_id": meeting_id, "contact_id": "br-sarc-always"})
+    assert "already invited" in json.dumps(again)
+    stranger = await t.press(people["police"], "invite_contact", {"meeting_id": meeting_id, "contact_id": "br-gp-office-hours"})
+    assert "Only the chair" in json.dumps(stranger)
+    unknown = await t.press(chair, "invite_contact", {"meeting_id": meeting_id, "contact_id": "nobody"})
+    assert "not in the area's directory" in json.dumps(unknown)
+    for contact_id in ("br-housing-office-hours", "br-sarc-always"):
+        c = directory[contact_id]
+        await until(lambda c=c: c.aad_object_id in t.emulator._by_user and t.cards_to(t.emulator._by_user[c.aad_object_id]))
+    housing = t.cards_to(_person(t, directory["br-housing-office-hours"]).conversation)[0]
+    assert "Sam Chairperson (the chair) invited you" in text_of(housing)
+    sarc = _person(t, directory["br-sarc-always"])
+    await t.press(sarc, "invite_accept", {"invitation_id": find_data(t.cards_to(sarc.conversation)[0], "invitation_id")})
+    status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert "Accepted by Em Sample (Sexual Assault Referral Centre (SARC))" in text_of(status) and "Housing" in text_of(status)
+    # A cancelled meeting invites no one.
+    await t.press(chair, "meeting_cancel", {"meeting_id": meeting_id, "cancel_reason": "Family moved away"})
+    late = await t.press(chair, "invite_contact", {"meeting_id": meeting_id, "contact_id": "br-gp-office-hours"})
+    assert "cancelled" in json.dumps(late) and "nothing was changed" in json.dumps(late)

@@ -306,6 +306,12 @@ class Meeting:
         doc.update(follow_on_meeting_id=child_id, completed=sorted(set(doc.get("completed") or ()) | set(settles)))
         return self._changed(outcome=doc), [Event("follow_on_raised", {"meeting_id": child_id})]
 
+    def invite(self, name: str, role: str, by: str) -> tuple["Meeting", list[Event]]:
+        """The chair invites someone else (for a role that declined, or one the plan did not
+        list); the invitation row is the service's to write in the same unit of work."""
+        self.check(Command.INVITE)
+        return self._changed(), [Event("invited_by_chair", {"name": name, "role": role, "by": by})]
+
     def hand_over(self, to: Chair) -> tuple["Meeting", list[Event]]:
         self.check(Command.HAND_OVER)
         if to.aad_object_id == self.chair.aad_object_id:

@@ -82,8 +82,8 @@ def role_status(role: str, filled_by: frozenset[str], invitations: Iterable[Answ
         return RoleStatus(role, "waiting", (), reachable[0])
     if pending:
         return RoleStatus(role, "unreachable", (), pending[0])
-    if mine:
-        return RoleStatus(role, "declined", (), next((i for i in mine if i.answer == "declined"), mine[0]))
+    if mine:  # the latest decline decides: the chair may have invited someone after the first
+        return RoleStatus(role, "declined", (), next((i for i in reversed(mine) if i.answer == "declined"), mine[-1]))
     return RoleStatus(role, "not_invited", ())
 
 

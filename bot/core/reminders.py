@@ -75,6 +75,7 @@ class InvitationFacts:
     email: str | None = None
     phone: str | None = None
     retrying: str | None = None    # still pending after a failed attempt: the last failure's kind
+    detail: str | None = None      # the reason given for declining
     invited_at: datetime | None = None
 
 
@@ -102,6 +103,9 @@ class MeetingFacts:
     # The dates the chair set for follow-ups whose protocol gives none (kind -> when).
     follow_up_dates: Mapping[str, datetime] = field(default_factory=dict)
     delay_explained: bool = False  # the chair recorded why the meeting is later than the deadline
+    # Quorum role -> directory contacts not yet invited who could fill it ({contact_id, role,
+    # name}), the next one first: offered to the chair when the role is declined.
+    replacements: Mapping[str, Sequence[Mapping[str, str]]] = field(default_factory=dict)
 
     @property
     def chair_on_call(self) -> bool:
@@ -226,6 +230,17 @@ def _notices(ctx: _Ctx) -> list[Planned]:
             reach = f" Contact: {who.name} {who.email or ''} {who.phone or ''}".rstrip()
         state = {"declined": "declined", "unreachable": "could not be reached in Teams",
                  "not_invited": "nobody was invited"}[slot.state]
+        nxt = next(iter(m.replacements.get(slot.role) or ()), None)
+        if nxt is not None and who is not None:  # someone else could still fill it: not yet an escalation
+            said = f": \"{who.detail}\"" if slot.state == "declined" and who.detail else ""
+            out.append(Planned(
+                f"notice:replace:{slot.role}:{who.id}", "replacement_offered", "chair", now_ish,
+                f"{role_name(slot.role)}: {who.name or 'the contact'} {state}",
+                f"Case {m.case_ref}: {who.name or 'the contact'} ({role_name(who.role)}) {state}{said}. "
+                f"{nxt['name']} ({role_name(nxt['role'])}) could fill the {role_name(slot.role)} place: invite them "
+                "with one press, or choose someone else with 'Invite someone else' on the status card.",
+                offer=nxt))
+            continue
         fallback, fallback_source = _fallback_text(m)
         out.append(Planned(
             f"notice:unfilled:{slot.role}", "quorum_unfilled", "chair", now_ish,

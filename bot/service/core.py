@@ -23,7 +23,7 @@ from ..core.meeting import Chair, Event, Meeting, Refused
 from ..core.outcome import Outcome
 from ..core.profile import ProfessionalDiscussion, Profile
 from ..core.routing import Routing
-from ..directory import Directory
+from ..directory import PREFERENCE, Contact, Directory
 from ..online_meetings import OnlineMeetings
 from .ports import Calendar, MeetingStore, Messenger
 
@@ -231,6 +231,31 @@ class ConversationService:
         """The role in which the chair counts towards quoracy (the EDT out of hours), or None."""
         return self.routing(meeting).chair_role if self.chair_fills(meeting) else None
 
+    def candidates(self, meeting: MeetingRecord, invitations: list[InvitationRecord],
+                   roles: frozenset[str] | set[str], *, working_now: bool = False) -> list[Contact]:
+        """Directory contacts in `roles` not yet invited to the meeting (nor its chair), the
+        ones the meeting's hours call for first (on call out of hours); `working_now`: only
+        those (an office-hours contact is no replacement at 9 in the evening)."""
+        directory = self.directories.get(meeting.area)
+        if directory is None:
+            return []
+        invited = {i.contact_id for i in invitations} | {i.contact_aad_id for i in invitations if i.contact_aad_id}
+        order = PREFERENCE[bool(self.routing(meeting).out_of_hours)]
+        free = [c for c in directory.contacts if c.role in roles and c.id not in invited
+                and c.aad_object_id not in invited and c.aad_object_id != meeting.chair_aad_id
+                and (not working_now or c.availability in order[:2])]
+        return sorted(free, key=lambda c: order.index(c.availability))
+
+    def replacements(self, meeting: MeetingRecord, invitations: list[InvitationRecord]) -> dict[str, tuple]:
+        """Quorum role -> the next directory contacts who could fill it ({contact_id, role, name})."""
+        out: dict[str, tuple] = {}
+        for q in self.profiles[meeting.area].quorum.roles:
+            found = self.candidates(meeting, invitations, {q.role, *q.filled_by}, working_now=True)
+            # the role itself first, then the roles that may fill it
+            found.sort(key=lambda c: c.role != q.role)
+            out[q.role] = tuple({"contact_id": c.id, "role": c.role, "name": c.name} for c in found)
+        return out
+
     def fallback_of(self, meeting: MeetingRecord) -> ProfessionalDiscussion | None:
         """The protocol's professional-discussion fallback, while it is on offer: the meeting
         is routed out of hours, the area has one, it is live and no outcome is recorded yet."""
@@ -253,6 +278,7 @@ class ConversationService:
             invitation.id, meeting.plan, self.profiles[meeting.area], invitation.role,
             case_ref=meeting.case_ref or "", chair_name=meeting.chair_name,
             meeting_at=meeting.meeting_at, join_url=meeting.join_url, nominated_by=nominated_by,
+            level=invitation.level,
         )
 
     # --- the chair's one live card ---------------------------------------------------------------
@@ -367,6 +393,7 @@ class ConversationService:
             fallback=fallback.citation() if fallback else None,
             follow_on=meeting.plan.get("follow_on"),
             delay_explained=bool(stored.get("delay")),
+            replacements=self.replacements(meeting, invitations),
             invitations=chair + tuple(reminders.InvitationFacts(
                 id=i.id, role=i.role, level=i.level, name=i.contact_name or "", response=i.response,
                 delivered_at=i.delivered_at if i.delivery_state == "delivered" else None,
@@ -374,6 +401,7 @@ class ConversationService:
                 on_call=availability.get(i.contact_id) in ("on_call", "always"),
                 handed_over=i.id in handed_over,
                 email=i.contact_email, phone=i.contact_phone,
+                detail=i.response_detail if i.response == "declined" else None,
                 retrying=(i.delivery_error_kind or "server") if i.delivery_state == "pending" and i.delivery_error else None,
                 invited_at=i.created_at,
             ) for i in invitations),

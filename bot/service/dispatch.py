@@ -7,7 +7,7 @@ from typing import Any, Awaitable, Callable
 
 from .. import screening
 from ..core.meeting import Refused
-from . import answers, out_of_hours, outcome, requests, sending, status
+from . import answers, inviting, out_of_hours, outcome, requests, sending, status
 from .core import Actor, ConversationService, Reply
 
 log = logging.getLogger("bot.service")
@@ -30,6 +30,7 @@ HANDLERS: dict[str, Handler] = {
     "time_open": status.time_open, "time_submit": status.set_time,
     "cancel_open": status.cancel_open, "meeting_cancel": status.cancel,
     "delay_submit": status.explain_delay,
+    "invite_open": inviting.invite_open, "invite_contact": inviting.invite_contact,
     "outcome_open": outcome.open_form, "outcome_submit": outcome.submit,
     "minutes_submit": outcome.minutes, "followup_done": outcome.follow_up_done,
     "followup_date": outcome.follow_up_date,

@@ -56,7 +56,7 @@ def find_data(card: Any, key: str) -> Any:
 
 
 FORM_OF = {"outcome_open": "outcome_submit", "discussion_open": "discussion_submit", "time_open": "time_submit",
-           "cancel_open": "meeting_cancel"}
+           "cancel_open": "meeting_cancel", "invite_open": "invite_contact"}
 
 
 async def open_form(t: Any, who: Person, verb: str, data: dict) -> dict:
