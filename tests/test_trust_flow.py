@@ -313,3 +313,24 @@ async def test_the_chair_invites_anyone_from_the_directory_and_they_count_in_the
     await t.press(chair, "meeting_cancel", {"meeting_id": meeting_id, "cancel_reason": "Family moved away"})
     late = await t.press(chair, "invite_contact", {"meeting_id": meeting_id, "contact_id": "br-gp-office-hours"})
     assert "cancelled" in json.dumps(late) and "nothing was changed" in json.dumps(late)
+
+
+# --- item 3: out of hours the EDT fills the social-care place -------------------------------
+
+async def test_out_of_hours_the_edt_fills_the_social_care_place_not_the_day_worker(teams):
+    from tests.test_out_of_hours import contact, evening_form, people_invited, start
+
+    t, app = teams
+    service = app[SERVICE]
+    worker = Person(CHAIR_AAD, "29:chair", "Sam Day", t.emulator.add_conversation("a:chair", "29:chair"))
+    now, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T16:30", worker,
+                                        evening_form("walsall", decided_time="16:30"))
+    assert "Emergency Duty Team" in text_of(plan)
+    status = (await t.press(worker, "plan_send", {"meeting_id": meeting_id}))["value"]
+    edt = contact("walsall", "ws-edt-on-call")
+    day = contact("walsall", "ws-social-care-office-hours")
+    await people_invited(t, {"edt": edt})
+    invited = {i.contact_id for i in service.repo.list_invitations(meeting_id)}
+    assert edt.id in invited and day.id not in invited
+    status = (await t.press(worker, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert f"Waiting for {edt.name}" in text_of(status) and day.name not in text_of(status)

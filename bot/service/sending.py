@@ -13,19 +13,26 @@ from .core import Actor, Change, ConversationService, Reply
 def invitation_rows(svc: ConversationService, meeting: MeetingRecord,
                     profile: Profile) -> tuple[list[NewInvitation], list[str]]:
     """One invitation per invitee the plan lists, to the directory's contact for the role
-    (on call when the meeting is routed out of hours), and the roles nobody is listed for."""
+    (on call when the meeting is routed out of hours), and the roles nobody is listed for.
+    Out of hours the EDT fills the quorum roles it can (the plan card says so): a day worker
+    in such a role (the directory's office-hours fallback) is not invited in its place."""
     plan = meeting.plan
     out_of_hours = bool(plan.get("out_of_hours") or (plan.get("routing") or {}).get("out_of_hours"))
     directory = svc.directories.get(meeting.area)
     rows, unresolved = [], []
     chair_fills = svc.chair_fills(meeting)
+    edt_fills = _edt_fills(svc, meeting) if out_of_hours else set()
     for invitee in plan["invitees"]:
         if invitee["role"] in chair_fills:
             continue  # the EDT chair is there in that role already
         contact = resolve(directory, invitee["role"], out_of_hours) if directory else None
+        if contact is None and invitee["role"] in edt_fills:
+            continue
         if contact is None:
             unresolved.append(invitee["role"])
             continue
+        if invitee["role"] in edt_fills and contact.availability == "office_hours":
+            continue  # the EDT, invited in its own role, fills this place tonight
         if contact.aad_object_id and contact.aad_object_id == meeting.chair_aad_id:
             continue  # the chair (the EDT worker arranging it) does not invite themselves
         rows.append(NewInvitation(
@@ -34,6 +41,14 @@ def invitation_rows(svc: ConversationService, meeting: MeetingRecord,
             tenant_id=contact.tenant_id, service_url=meeting.chair_service_url,
         ))
     return rows, unresolved
+
+
+def _edt_fills(svc: ConversationService, meeting: MeetingRecord) -> set[str]:
+    """The quorum roles the out-of-hours chair's team fills, when the plan invites that team."""
+    chair_role = svc.routing(meeting).chair_role
+    if not chair_role or not any(i["role"] == chair_role for i in meeting.plan["invitees"]):
+        return set()
+    return {q.role for q in svc.profiles[meeting.area].quorum.roles if chair_role in q.filled_by}
 
 
 async def send(svc: ConversationService, actor: Actor, data: dict) -> Reply:
