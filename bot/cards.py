@@ -779,8 +779,11 @@ def invitation_answered_card(
     elif response == "nominated":
         name, email = info.get("nominee_name", ""), info.get("nominee_email", "")
         who = " ".join(filter(None, (name, f"({email})" if email else "")))
-        if who:
+        if who and info.get("invited", True):
             lines.append(f"Invited in your place: {who}. They have been sent this invitation.")
+        elif who:  # not in the directory: say so here, once
+            lines.append(f"{who} is not in the bot's directory, so they could not be invited in Teams. The chair "
+                         "has been told; please forward the meeting details to them yourself.")
     elif response == "written":
         lines.append("Your information was passed to the chair, who will share it at the meeting.")
     data = _invitation_data(view)

@@ -59,12 +59,14 @@ async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
         return Change(after, events, fields, then=lambda: result)
 
     meeting, result = await svc.change(invitation.meeting_id, actor.aad_object_id, decide)
-    card = cards.invitation_answered_card(view, response, detail_for_card(response, data),
-                                          answered_at=result.invitation.responded_at)
+    shown = detail_for_card(response, data)
+    if response == "nominated":  # what really happened to the colleague, said once on the card
+        shown["invited"] = nominee is not None
+    card = cards.invitation_answered_card(view, response, shown, answered_at=result.invitation.responded_at)
     notes: tuple[Reply, ...] = ()
     if result.changed:
         if response == "nominated":
-            notes = (Reply(text=await after_nomination(svc, meeting, result.invitation, nominee, data)),)
+            await after_nomination(svc, meeting, result.invitation, nominee, data)
         if handover:
             notes = (Reply(text=await announce_handover(svc, handover["from"], meeting)),)
         svc.refresh_soon(meeting.id)
@@ -98,10 +100,10 @@ def nominee_invitation(svc: ConversationService, meeting: MeetingRecord, nominat
 
 
 async def after_nomination(svc: ConversationService, meeting: MeetingRecord, nominator: InvitationRecord,
-                           nominee: NewInvitation | None, data: dict) -> str:
+                           nominee: NewInvitation | None, data: dict) -> None:
     """Once the nomination is stored: deliver the colleague's invitation (and add them to the
-    calendar event), or ask the chair to reach a colleague the directory does not know.
-    Returns what to tell the nominator."""
+    calendar event), or ask the chair to reach a colleague the directory does not know. The
+    nominator's answered card says which (once)."""
     from .status import sync_event
 
     role = cards.role_name(nominator.role)
@@ -111,8 +113,7 @@ async def after_nomination(svc: ConversationService, meeting: MeetingRecord, nom
             meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated a colleague",
             f"{name} <{email}> is not in the bot's directory for {svc.profiles[meeting.area].name}, so the bot "
             f"cannot invite them in Teams. Send them the meeting details by email and record their answer.")
-        return (f"{name} is not in the bot's directory, so I could not invite them in Teams. "
-                "The chair has been told; please forward the meeting details to them.")
+        return
     svc.wake_delivery()
     if meeting.event_id:  # the colleague gets the calendar invitation too
         await sync_event(svc, meeting.id)
@@ -120,7 +121,6 @@ async def after_nomination(svc: ConversationService, meeting: MeetingRecord, nom
         meeting, f"{role}: {nominator.contact_name or 'the invitee'} nominated {nominee.contact_name}",
         f"{nominee.contact_name} ({nominee.contact_email}, {nominee.contact_phone}) has been sent the invitation "
         "in their place.")
-    return f"{nominee.contact_name} has been sent the invitation in your place."
 
 
 def takes_the_chair(svc: ConversationService, meeting: MeetingRecord, invitation: InvitationRecord, actor: Actor) -> bool:
