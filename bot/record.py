@@ -35,6 +35,8 @@ MEETING_COLUMNS = (
     "case_ref", "meeting_id", "area", "state", "requested_at", "chair", "deadline", "deadline_rule",
     "deadline_source", "meeting_at", "held", "held_at", "quorate", "decision", "decision_text",
     "others_attended", "minutes_circulated_at", "minutes_to", "follow_ups_completed",
+    "delay_reason", "discussion_at", "discussion_with", "discussion_safety_plan", "discussion_rationale",
+    "follow_on_meeting_id", "follow_on_of",
 )
 INVITATION_COLUMNS = (
     "invitation_id", "role", "role_name", "level", "contact_name", "contact_email", "contact_phone",
@@ -144,6 +146,11 @@ def case_record(
         "quorum": [{"role": r, "role_name": role_name(r)} for r in plan.get("quorum") or ()],
         "outcome": _outcome(outcome, meeting),
         "follow_ups_completed": [k for k in stored.get("completed") or () if isinstance(k, str)],
+        "delay": _delay(stored.get("delay")),
+        "professional_discussion": _discussion(stored, meeting),
+        # A further meeting raised for the daytime team, and the meeting this one follows on from.
+        "follow_on_meeting_id": stored.get("follow_on_meeting_id"),
+        "follow_on_of": (plan.get("follow_on") or {}).get("of"),
         "invitations": [_invitation(i, by_id, outcome, attended_ids, delivered_at, failed_at) for i in invitations],
         "timeline": [_event(e, meeting, by_id) for e in events],
     }
@@ -166,6 +173,32 @@ def _outcome(outcome: Mapping[str, Any] | None, meeting: MeetingRecord) -> dict[
         "minutes_to": list(outcome.get("minutes_to") or ()),
         "recorded_by": meeting.chair_name if recorded_by and recorded_by == meeting.chair_aad_id else recorded_by,
         "recorded_at": _uk(outcome.get("recorded_at")),
+    }
+
+
+def _delay(delay: Any) -> dict[str, Any] | None:
+    """The chair's reason for a meeting later than its deadline."""
+    if not isinstance(delay, Mapping):
+        return None
+    return {"reason": delay.get("reason"), "recorded_at": _uk(delay.get("at")), "recorded_by": delay.get("by")}
+
+
+def _discussion(stored: Mapping[str, Any], meeting: MeetingRecord) -> dict[str, Any] | None:
+    """The protocol's professional discussion held instead of a quorate meeting (out of hours):
+    who took part and when, the safety plan, the rationale, the decision, and the rule."""
+    d = stored.get("professional_discussion")
+    if not isinstance(d, Mapping):
+        return None
+    decision = stored.get("decision")
+    rule = d.get("rule") if isinstance(d.get("rule"), Mapping) else {}
+    recorded_by = stored.get("recorded_by")
+    return {
+        "at": _uk(d.get("at")), "with": d.get("with"), "safety_plan": d.get("safety_plan"),
+        "rationale": d.get("rationale") or "", "decision": decision,
+        "decision_text": DECISIONS.get(decision) if decision else None,
+        "recorded_by": meeting.chair_name if recorded_by and recorded_by == meeting.chair_aad_id else recorded_by,
+        "recorded_at": _uk(stored.get("recorded_at")),
+        "rule": {"summary": rule.get("summary"), "source": rule.get("source")},
     }
 
 
@@ -253,7 +286,18 @@ def describe(e: EventRecord, meeting: MeetingRecord, by_id: Mapping[str, Invitat
         cite = f" ({rule['source']})" if rule.get("source") and rule.get("id") == d.get("rule") else ""
         return f"Plan made: the meeting must be held by {uk_time(d.get('deadline'), missing='(no deadline)')}{cite}"
     if kind == "time_set":
-        return f"Meeting time set to {uk_time(d.get('meeting_at'), missing='(none)')}"
+        text = f"Meeting time set to {uk_time(d.get('meeting_at'), missing='(none)')}"
+        return text + (f", after the deadline; reason for the delay: {d['delay_reason']}" if d.get("delay_reason") else "")
+    if kind == "delay_explained":
+        return f"Reason for the delay recorded: {d.get('reason') or ''}"
+    if kind == "professional_discussion":
+        return f"Professional discussion recorded instead of a meeting (held {uk_time(d.get('at'), missing='(time not given)')})"
+    if kind == "follow_on_raised":
+        return f"Further meeting requested for the daytime team (meeting {d.get('meeting_id') or ''})"
+    if kind == "invited_by_chair":
+        return f"{role_name(str(d.get('role') or ''))}: the chair invited {d.get('name') or 'a contact'}"
+    if kind == "superseded":
+        return f"The request was edited and replaced by meeting {d.get('by_meeting_id') or ''}"
     if kind == "meeting.updated":
         if d.get("from_state") and d.get("to_state"):
             text = f"Meeting state changed from {d['from_state']} to {d['to_state']}"
@@ -337,6 +381,7 @@ def _csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
 def _meeting_row(record: Mapping[str, Any]) -> dict[str, Any]:
     rule = record.get("deadline_rule") or {}
     outcome = record.get("outcome") or {}
+    discussion = record.get("professional_discussion") or {}
     return {
         "case_ref": record.get("case_ref"), "meeting_id": record.get("meeting_id"), "area": record.get("area"),
         "state": record.get("state"), "requested_at": record.get("requested_at"), "chair": record.get("chair"),
@@ -347,6 +392,10 @@ def _meeting_row(record: Mapping[str, Any]) -> dict[str, Any]:
         "others_attended": outcome.get("others_attended"),
         "minutes_circulated_at": outcome.get("minutes_circulated_at"), "minutes_to": outcome.get("minutes_to"),
         "follow_ups_completed": record.get("follow_ups_completed"),
+        "delay_reason": (record.get("delay") or {}).get("reason"),
+        "discussion_at": discussion.get("at"), "discussion_with": discussion.get("with"),
+        "discussion_safety_plan": discussion.get("safety_plan"), "discussion_rationale": discussion.get("rationale"),
+        "follow_on_meeting_id": record.get("follow_on_meeting_id"), "follow_on_of": record.get("follow_on_of"),
     }
 
 

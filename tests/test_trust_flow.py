@@ -334,3 +334,37 @@ async def test_out_of_hours_the_edt_fills_the_social_care_place_not_the_day_work
     assert edt.id in invited and day.id not in invited
     status = (await t.press(worker, "status_refresh", {"meeting_id": meeting_id}))["value"]
     assert f"Waiting for {edt.name}" in text_of(status) and day.name not in text_of(status)
+
+
+# --- item 11: the export carries everything recorded ---------------------------------------
+
+async def test_the_export_carries_the_professional_discussion_and_the_follow_on_meeting(teams):
+    from bot.record import case_record, record_csv
+    from tests.test_out_of_hours import at, edt_person, evening_form, start
+
+    t, app = teams
+    service = app[SERVICE]
+    edt = edt_person(t, "walsall")
+    now, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T20:00", edt, evening_form("walsall"))
+    await t.press(edt, "plan_send", {"meeting_id": meeting_id})
+    now[0] = at("2026-11-25T21:45")
+    done = (await t.press(edt, "discussion_submit", {
+        "meeting_id": meeting_id, "discussed_date": "2026-11-25", "discussed_time": "21:30",
+        "discussed_with": "PS Bo Notreal, PPU", "safety_plan": "Stays with grandmother tonight; visit 10:00.",
+        "rationale": "No paediatrician on call", "decision": "joint"}))["value"]
+    assert "Professional discussion recorded" in text_of(done)
+    repo = service.repo
+    meeting = repo.get_meeting(meeting_id)
+    record = case_record(meeting, repo.list_invitations(meeting_id), repo.list_events(meeting_id))
+    discussion = record["professional_discussion"]
+    assert discussion["with"] == "PS Bo Notreal, PPU" and discussion["at"] == "2026-11-25T21:30:00+00:00"
+    assert discussion["safety_plan"] == "Stays with grandmother tonight; visit 10:00."
+    assert discussion["rationale"] == "No paediatrician on call" and discussion["decision"] == "joint"
+    assert discussion["recorded_by"] == edt.name and discussion["rule"]["source"]
+    child_id = meeting.outcome["follow_on_meeting_id"]
+    assert record["follow_on_meeting_id"] == child_id
+    csv_text = record_csv(record)
+    assert "PS Bo Notreal, PPU" in csv_text and child_id in csv_text and "grandmother" in csv_text
+    assert any("Professional discussion recorded" in e["description"] for e in record["timeline"])
+    child = repo.get_meeting(child_id)
+    assert case_record(child, [], repo.list_events(child_id))["follow_on_of"] == meeting_id
