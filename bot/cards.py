@@ -441,13 +441,12 @@ def typed_time(clock: str) -> time | None:
     """A time as typed: '14:35', '14.35', '1435', '2:35pm', '2pm' (None: not a time). The
     time picker offers steps; any minute can be typed."""
     text = clock.strip()
-    try:
-        return time.fromisoformat(text)
-    except ValueError:
-        pass
     m = _TYPED_TIME.match(text)
-    if not m:
-        return None
+    if not m:  # e.g. '14:35:00' as a time picker may send it
+        try:
+            return time.fromisoformat(text)
+        except ValueError:
+            return None
     hour, minute, half = int(m[1]), int(m[2] or 0), (m[3] or "").lower()
     if half:
         if not 1 <= hour <= 12:
@@ -897,6 +896,12 @@ def _answer_text(a: Answer) -> tuple[str, str]:
     return "Waiting", "Default"
 
 
+# A status is shown in default-coloured text on a tinted container (Teams' good / warning /
+# attention styles), never as light green or yellow text on white: the container styles keep
+# WCAG AA contrast in Teams' light, dark and high-contrast themes, coloured text does not.
+_STYLE_OF = {"Good": "good", "Warning": "warning", "Attention": "attention", "Default": "default"}
+
+
 def chair_status_card(view: StatusView) -> dict:
     """Live quoracy for the chair; action `status_refresh` (meeting_id)."""
     escalation = _cited(view.escalation)
@@ -923,7 +928,7 @@ def chair_status_card(view: StatusView) -> dict:
         else:
             text, colour = "Nobody invited — escalate", "Attention"
         rows.append({
-            "name": role_name(slot.role), "status": text, "colour": colour,
+            "name": role_name(slot.role), "status": text, "colour": colour, "style": _STYLE_OF[colour],
             "escalate": slot.state in ("declined", "unreachable", "not_invited"),
             "reason": slot.by.detail if slot.by and slot.by.state == DECLINED and slot.by.detail else "",
         })
@@ -936,7 +941,8 @@ def chair_status_card(view: StatusView) -> dict:
         if a.state == WAITING and view.state not in ("draft", "sending", "sent", "not_held"):
             text = "No answer"
         badge, _ = LEVEL_BADGES.get(a.level, (a.level.capitalize(), "default"))
-        others.append({"name": role_name(a.role), "badge": badge, "status": text, "colour": colour})
+        others.append({"name": role_name(a.role), "badge": badge, "status": text, "colour": colour,
+                       "style": _STYLE_OF[colour]})
     failures = [
         {
             "name": role_name(a.role),

@@ -368,3 +368,69 @@ async def test_the_export_carries_the_professional_discussion_and_the_follow_on_
     assert any("Professional discussion recorded" in e["description"] for e in record["timeline"])
     child = repo.get_meeting(child_id)
     assert case_record(child, [], repo.list_events(child_id))["follow_on_of"] == meeting_id
+
+
+# --- item 12: the forms and cards -------------------------------------------------------------
+
+async def test_the_outcome_form_ticks_those_who_accepted_nominees_included(teams):
+    from bot.directory import load_directory
+
+    t, app = teams
+    chair, meeting_id, people, invitation = await _sent(t, app, ("social_care", "health", "police"))
+    bo = load_directory("bristol").by_email("bo.pretend@avon-somerset.police.example")
+    await t.press(people["health"], "invite_accept", {"invitation_id": invitation["health"]})
+    await t.press(people["police"], "invite_nominate", {"invitation_id": invitation["police"],
+                                                        "nominee_name": "PS Bo Pretend", "nominee_email": bo.email})
+    await t.press(people["social_care"], "invite_nominate", {"invitation_id": invitation["social_care"],
+                                                             "nominee_name": "Nia Elsewhere",
+                                                             "nominee_email": "nia@elsewhere.example"})
+    await until(lambda: bo.aad_object_id in t.emulator._by_user and t.cards_to(t.emulator._by_user[bo.aad_object_id]))
+    bo_person = _person(t, bo)
+    bo_invitation = find_data(t.cards_to(bo_person.conversation)[0], "invitation_id")
+    await t.press(bo_person, "invite_accept", {"invitation_id": bo_invitation})
+    form = await open_form(t, chair, "outcome_open", {"meeting_id": meeting_id})
+    attended = next(i for i in form["body"] if i.get("id") == "attended")
+    assert set(attended["value"].split(",")) == {invitation["health"], bo_invitation}
+    others = next(i for i in form["body"] if i.get("id") == "others_attended")
+    assert others["value"] == "Nia Elsewhere (nominated)"
+
+
+def _elements(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _elements(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _elements(v)
+
+
+def test_no_card_shows_light_green_or_yellow_text_and_children_two_to_four_wait_to_be_added():
+    from bot.cards import request_form_card
+    from tests.card_samples import card_samples
+
+    for name, card in card_samples().items():
+        for element in _elements(card):
+            if element.get("type") == "TextBlock":
+                assert element.get("color", "Default") in ("Default", "Attention", "Dark"), (name, element)
+    form = request_form_card([("bristol", "Bristol")])
+    shown = {e["id"]: e.get("isVisible", True) for e in _elements(form) if str(e.get("id", "")).startswith("child")
+             and e.get("type") == "Container"}
+    assert shown == {"child1": True, "child2": False, "child3": False, "child4": False}
+    toggles = [e for e in _elements(form) if e.get("type") == "Action.ToggleVisibility"]
+    assert [t["targetElements"] for t in toggles] == [["child2"], ["child3"], ["child4"]]
+    age = next(e for e in _elements(form) if e.get("id") == "child1_age")
+    assert (age["min"], age["max"]) == (0, 17) and "placeholder" not in age
+
+
+async def test_ages_beyond_17_get_a_clear_message_and_typed_times_are_read(teams):
+    t, app = teams
+    clocked(app, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
+    chair = chair_of(t)
+    old = (await t.press(chair, "request_submit", {**FORM, "child1_age": "19"}))["value"]
+    assert "Enter an age from 0 to 17" in text_of(old) and "greater than" not in text_of(old)
+    plan = (await t.press(chair, "request_submit", {**FORM, "decided_time": "10.05", "meeting_date": "2026-11-25",
+                                                    "meeting_time": "2:35pm"}))["value"]
+    meeting = app[SERVICE].repo.get_meeting(find_data(plan, "meeting_id"))
+    assert meeting.meeting_at == datetime(2026, 11, 25, 14, 35, tzinfo=timezone.utc)
+    assert meeting.request["decided_at"].startswith("2026-11-25T10:05")

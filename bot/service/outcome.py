@@ -8,13 +8,20 @@ from .records import MeetingRecord
 from ..core import reminders
 from ..core.meeting import Command
 from ..core.outcome import DECISIONS, Outcome
-from .core import Actor, Change, ConversationService, Reply, aggregate
+from .core import Actor, Change, ConversationService, Reply, aggregate, handed_over_ids
 
 
 async def _view(svc: ConversationService, meeting: MeetingRecord, values: dict | None = None,
                 error: str = "") -> cards.OutcomeView:
     invitations = await svc.db(svc.repo.list_invitations, meeting.id)
     recipients = reminders.recipients_of(meeting.plan, reminders.MINUTES_KINDS)
+    if values is None:  # first opened: those who accepted are ticked (nominees in the directory have
+        # their own invitation); a colleague nominated from outside it goes under "anyone else"
+        handed_over = handed_over_ids(invitations)
+        outside = [str(i.response_detail).split(" <")[0] for i in invitations
+                   if i.response == "nominated" and i.id not in handed_over and i.response_detail]
+        values = {"attended": ",".join(i.id for i in invitations if i.response == "accepted"),
+                  "others_attended": "; ".join(f"{name} (nominated)" for name in outside)}
     return cards.OutcomeView(
         meeting_id=meeting.id, case_ref=meeting.case_ref or "", meeting_at=meeting.meeting_at,
         invitees=[(i.id, f"{cards.role_name(i.role)}: {i.contact_name or 'not named'}") for i in invitations],
