@@ -11,6 +11,9 @@
 //   node e2e/agencies.js accept all               every agency still to answer accepts
 //   node e2e/agencies.js accept police            one agency (part of the mock user's name)
 //   node e2e/agencies.js decline health "On leave today; ask the duty nurse"
+//   node e2e/agencies.js nominate police "PS Bo Pretend" bo.pretend@avon-somerset.police.example
+//                                                 a colleague goes in their place (one in the
+//                                                 directory is invited; anyone else is passed to the chair)
 //
 // Options: --playground URL (default $PLAYGROUND_URL or http://127.0.0.1:56150),
 //          --recording FILE (default $PLAYGROUND_RECORDING or var/playground/events.log: the
@@ -23,7 +26,7 @@ const ANSWERED = { accept: 'accepted', decline: 'declined', nominate: 'nominated
 
 function usage(message) {
   if (message) console.error(message);
-  console.error('usage: node e2e/agencies.js [list | accept WHO | decline WHO REASON] '
+  console.error('usage: node e2e/agencies.js [list | accept WHO | decline WHO REASON | nominate WHO NAME EMAIL] '
     + '[--playground URL] [--recording FILE]\n  WHO: all, or part of a mock user\'s name (police, health, "social care", Alex ...)');
   process.exit(2);
 }
@@ -68,9 +71,14 @@ async function main() {
     }
     return;
   }
-  if (!['accept', 'decline'].includes(command) || !who) usage();
+  if (!['accept', 'decline', 'nominate'].includes(command) || !who) usage();
   const reason = reasonWords.join(' ').trim();
   if (command === 'decline' && !reason) usage('decline needs a reason');
+  const [nomineeName = '', nomineeEmail = ''] = command === 'nominate' ? reasonWords : [];
+  if (command === 'nominate' && (!nomineeName.trim() || !nomineeEmail.includes('@'))) {
+    usage('nominate needs the colleague\'s name and email address, e.g. nominate police "PS Bo Pretend" bo@police.example');
+  }
+  if (command === 'nominate' && who.toLowerCase() === 'all') usage('nominate one agency at a time');
 
   const wanted = who.toLowerCase();
   const targets = invitations.filter((inv) => !inv.answered
@@ -81,8 +89,12 @@ async function main() {
     process.exit(1);
   }
   for (const inv of targets) {
-    const verb = command === 'accept' ? 'invite_accept' : 'invite_decline';
-    const data = { invitation_id: inv.invitationId, ...(command === 'decline' ? { decline_reason: reason } : {}) };
+    const verb = { accept: 'invite_accept', decline: 'invite_decline', nominate: 'invite_nominate' }[command];
+    const data = {
+      invitation_id: inv.invitationId,
+      ...(command === 'decline' ? { decline_reason: reason } : {}),
+      ...(command === 'nominate' ? { nominee_name: nomineeName.trim(), nominee_email: nomineeEmail.trim() } : {}),
+    };
     const answer = await pg.invokeAsUser(playground, {
       userId: inv.userId, conversationId: inv.conversationId, replyToId: inv.messageId, verb, data,
     });

@@ -5,7 +5,8 @@
 # pointing at it; print the address to open in a browser; Ctrl-C stops both.
 #
 # Without npm (or with STRATBOT_PLAYGROUND=0, or MicrosoftAppId set) it runs the bot alone and
-# says why. Settings: PORT/HOST (the bot), PLAYGROUND_PORT (default 56150), DATABASE_URL.
+# says why. Settings (the README lists them): PORT/HOST (the bot), PLAYGROUND_PORT (default
+# 56150), DATABASE_URL, STRATBOT_PLAYGROUND, MicrosoftAppId, PYTHON (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -135,6 +136,7 @@ cat <<EOF
    one agency accepts:          $AGENCIES accept police
    everyone else accepts:       $AGENCIES accept all
    an agency declines:          $AGENCIES decline health "On leave; ask the duty nurse"
+   a colleague goes instead:    $AGENCIES nominate police "PS Bo Pretend" bo.pretend@avon-somerset.police.example
  and watch your status card turn "Quorate".
 
  Bot: $BOT_URL/api/messages   database: $DB_NOTE
