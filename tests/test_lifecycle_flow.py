@@ -235,7 +235,7 @@ async def test_the_status_card_names_the_next_follow_up_and_when_it_is_due_not_w
     repo, service = app[SERVICE].repo, app[SERVICE]
     past = (service.clock() - timedelta(hours=1)).astimezone(UK)
     await t.press(chair, "time_submit", {"meeting_id": meeting_id, "meeting_date": f"{past:%Y-%m-%d}",
-                                         "meeting_time": f"{past:%H:%M}"})
+                                         "meeting_time": f"{past:%H:%M}", "delay_reason": LATE})
     card = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
     value = fact(card, "Next follow-up")
     assert value and "Coming up" not in value, value
