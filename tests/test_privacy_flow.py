@@ -198,6 +198,10 @@ async def test_a_cancel_reason_reaches_invitees_in_the_chairs_tenant_only(db_url
             inside, outside = (resolve(directory, r, False) for r in ("social_care", "police"))
             chat = lambda c: emulator._by_user.get(c.aad_object_id)
             await until(lambda: chat(inside) and chat(outside) and t.cards_to(chat(inside)) and t.cards_to(chat(outside)))
+            # Only invitations recorded as delivered are told of the cancellation: wait for the
+            # record, not just the card (under load the record can lag the card, and this flaked).
+            repo = app[SERVICE].repo
+            await until(lambda: all(i.delivery_state == "delivered" for i in repo.list_invitations(meeting_id)))
             await press("meeting_cancel", {"meeting_id": meeting_id, "cancel_reason": "Threshold not met after checks"})
             told = lambda c: [text_of(x) for x in t.cards_to(chat(c)) if "cancelled" in text_of(x).lower()]
             await until(lambda: told(inside) and told(outside))
