@@ -26,6 +26,12 @@ FREE_TEXT: dict[str, tuple[FreeText, ...]] = {
     "outcome_submit": (FreeText("others_attended", "Anyone else who attended"),
                        FreeText("minutes_to", "Minutes circulated to")),
     "minutes_submit": (FreeText("minutes_to", "Circulated to"),),
+    # Why the meeting is later than its deadline: asked on the request form, both time forms and
+    # the "deadline passed" card.
+    "delay_submit": (FreeText("delay_reason", "Reason for the delay"),),
+    "time_submit": (FreeText("delay_reason", "Reason for the delay"),),
+    "plan_confirm_time": (FreeText("delay_reason", "Reason for the delay"),),
+    "request_submit": (FreeText("delay_reason", "Reason for the delay"),),
     "discussion_submit": (FreeText("discussed_with", "Discussed with"),
                           FreeText("safety_plan", "Safety planning and actions agreed"),
                           FreeText("rationale", "Why a meeting could not be held")),

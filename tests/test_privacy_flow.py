@@ -208,3 +208,14 @@ async def test_a_cancel_reason_reaches_invitees_in_the_chairs_tenant_only(db_url
             assert any("Threshold not met after checks" in x for x in told(inside))
             assert not any("Threshold not met after checks" in x for x in told(outside))
             assert any("To ask why, contact the chair directly" in x for x in told(outside))
+
+
+async def test_a_reason_for_delay_carrying_a_date_of_birth_is_refused(bot):
+    """The reason for a late meeting is free text like any other: screened before it is kept."""
+    t, app, _, url = bot
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting_id = find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id")
+    refused = await t.press(chair, "delay_submit", {"meeting_id": meeting_id,
+                                                    "delay_reason": "Jayden Smith DOB 01/02/2019 was in hospital"})
+    assert "date of birth" in json.dumps(refused) and "Nothing was saved" in json.dumps(refused)
+    assert "01/02/2019" not in database_text(url)
