@@ -662,6 +662,7 @@ def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | Non
         "quorum": ", ".join(role_name(r) for r in p.get("quorum", [])),
         "invitees": invitees,
         "follow_ups": [_follow_up_row(f) for f in p.get("follow_ups") or []],
+        "separate_meetings": [_cited(r) for r in p.get("separate_meetings") or []],
         "meeting": uk_time(p.get("meeting_at"), missing="not set yet"),
         "meeting_date": meeting_date,
         "meeting_time": meeting_time,

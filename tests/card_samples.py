@@ -127,6 +127,10 @@ def card_samples() -> dict[str, dict]:
     uk = cards.UK
     slots = [Slot(datetime(2026, 11, 25, h, 0, tzinfo=uk), datetime(2026, 11, 25, h + 1, 0, tzinfo=uk), ("a@x.example",),
                   ("police@y.example",)) for h in (12, 13, 14)]
+    child_on_child = {**sample_request("regional", "in_hours"), "flags": ["child_on_child_abuse"]}
+    c.add("plan.regional.separate_meetings", plan_card,
+          routed_plan(parse_request(child_on_child, set(profiles())), profiles()["regional"]), CASE_REF,
+          "meeting-separate", area_name=profiles()["regional"].name)
     c.add("plan.bristol.graph", plan_card, stored_plan("bristol", "small"), CASE_REF, "meeting-graph",
           area_name=profiles()["bristol"].name, proposals=slots, proposals_note="Free in the calendars of 1 of 3.",
           join_url="https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0")

@@ -266,3 +266,39 @@ async def test_a_cancelled_meetings_card_waits_for_no_one(teams):
     assert "Cancelled" in card and "by Sam Chairperson" in card
     assert "Waiting" not in card and "No answer" in card and "no longer applies" in card
     assert "time_open" not in card and "cancel_open" not in card and "outcome_open" not in card
+
+
+async def test_child_on_child_abuse_raises_the_other_childs_meeting_in_one_press(teams):
+    """Regional procedure (001 §3): separate strategy meetings for both children. The plan says
+    so; one press opens the other child's request, filled in but for who the child is."""
+    t, app = teams
+    chair = chair_of(t)
+    decided = (app[SERVICE].clock() - timedelta(minutes=30)).astimezone(UK)
+    form = {**FORM, "area": "regional", "case_ref": "REG-2026-0042", "flags": "child_on_child_abuse",
+            "concerns": "sexual_abuse", "decided_date": f"{decided:%Y-%m-%d}", "decided_time": f"{decided:%H:%M}"}
+    plan = (await t.press(chair, "request_submit", form))["value"]
+    assert "A separate strategy meeting for the other child" in text_of(plan) and "001_" in text_of(plan)
+    meeting_id = find_data(plan, "meeting_id")
+    before = len(t.cards_to(chair.conversation))
+    await t.press(chair, "request_separate", {"meeting_id": meeting_id})
+    (other,) = t.cards_to(chair.conversation)[before:]
+    filled = {i["id"]: i.get("value") for i in _inputs(other)}
+    assert filled["area"] == "regional" and "child_on_child_abuse" in filled["flags"]
+    assert "sexual_abuse" in filled["concerns"] and filled["decided_date"] == f"{decided:%Y-%m-%d}"
+    assert not filled.get("case_ref") and not filled.get("child1_age")  # who the other child is: the chair's to say
+    # A meeting whose protocol asks for no separate meeting offers none.
+    ordinary = find_data((await t.press(chair, "request_submit", {**form, "flags": "serious_harm"}))["value"], "meeting_id")
+    assert "does not ask" in json.dumps(await t.press(chair, "request_separate", {"meeting_id": ordinary}))
+
+
+def _inputs(card) -> list[dict]:
+    found = []
+    if isinstance(card, dict):
+        if str(card.get("type", "")).startswith("Input.") and "id" in card:
+            found.append(card)
+        for v in card.values():
+            found += _inputs(v)
+    elif isinstance(card, list):
+        for v in card:
+            found += _inputs(v)
+    return found

@@ -19,6 +19,7 @@ HANDLERS: dict[str, Handler] = {
     "request_new": requests.request_new, "request_start": requests.request_new,
     "request_submit": requests.request_submit,
     "request_withdraw": requests.withdraw, "request_edit": requests.request_edit,
+    "request_separate": requests.request_separate,
     "plan_confirm_time": status.set_time,
     "plan_send": sending.send,
     # an invitee's answer

@@ -125,6 +125,22 @@ async def request_edit(svc: ConversationService, actor: Actor, data: dict) -> Re
     return Reply(text="The request, to edit: the new plan will replace this one.", messages=(Reply(card=form),))
 
 
+async def request_separate(svc: ConversationService, actor: Actor, data: dict) -> Reply:
+    """Child-on-child abuse: "separate strategy meetings should be held for both children".
+    One press opens a new request, as a message of its own, filled in with this one's area,
+    concerns, flags, referrer, agencies and decision time; the other child's case reference and
+    details are left for the chair, since only they know them."""
+    meeting = await svc.chair_meeting(actor, data)
+    if not meeting.plan.get("separate_meetings"):
+        return Reply(text="This meeting's protocol does not ask for a separate meeting; nothing was changed.")
+    values = {k: v for k, v in cards.request_form_values(meeting.request).items()
+              if k != "case_ref" and not k.startswith("child") and not k.startswith("meeting_")}
+    form = cards.request_form_card(svc.areas(), values=values)
+    rule = meeting.plan["separate_meetings"][0]
+    return Reply(text=f"The other child's meeting ({rule['source']}): enter their case reference and details; "
+                      "the rest is filled in from this request.", messages=(Reply(card=form),))
+
+
 async def _stored_delay_reason(svc: ConversationService, meeting_id: str) -> str:
     for event in reversed(await svc.db(svc.repo.list_events, meeting_id)):
         if event.kind in ("requested", "time_set") and event.detail.get("delay_reason"):
