@@ -412,7 +412,8 @@ def test_plan_card(area, scenario):
     if "follow_ups" not in p:
         assert "After the meeting" not in text
     # actions
-    assert verbs(card) == {"plan_confirm_time", "plan_send", "request_withdraw", "request_edit"}
+    assert verbs(card) == {"plan_confirm_time", "plan_send", "request_withdraw", "request_edit",
+                           *(["request_separate"] if p.get("separate_meetings") else [])}
     for a in submitting(card):
         assert a["data"]["meeting_id"] == "meeting-42"
     show = next(a for a in actions(card) if a["type"] == "Action.ShowCard")
