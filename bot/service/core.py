@@ -420,7 +420,7 @@ class ConversationService:
         invitations = self.repo.list_invitations(meeting_id)
         wanted = [NewReminder(key=p.key, kind=p.kind, recipient=p.recipient, due_at=p.due_at, detail=p.detail(),
                               invitation_id=p.invitation_id) for p in self.planned_reminders(meeting, invitations)]
-        self.repo.sync_reminders(meeting_id, wanted)
+        self.repo.sync_reminders(meeting_id, wanted, returning=False)
 
     async def sync_reminders(self, meeting_id: str, meeting: MeetingRecord | None = None) -> None:
         """Store the meeting's planned reminders, in a transaction that holds the meeting (so

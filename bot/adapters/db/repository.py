@@ -606,7 +606,8 @@ class Repository:
 
     # -- reminders --
 
-    def sync_reminders(self, meeting_id: str, wanted: Iterable[NewReminder]) -> list[ReminderRecord]:
+    def sync_reminders(self, meeting_id: str, wanted: Iterable[NewReminder], *,
+                       returning: bool = True) -> list[ReminderRecord]:
         """Make the meeting's pending reminders exactly `wanted`: add the new ones, move the
         ones whose time or text changed, cancel the ones no longer wanted. A reminder already
         sent is never touched (its key stays taken, so it is never sent again); one cancelled
@@ -622,7 +623,8 @@ class Repository:
             dialect = s.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             existing = {r.key: r for r in s.scalars(
-                select(Reminder).where(Reminder.meeting_id == meeting_id).with_for_update())}
+                # In one order, so that two units of work on one meeting lock its rows alike.
+                select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.id).with_for_update())}
             for key, row in existing.items():
                 w = by_key.get(key)
                 if w is None:
@@ -643,6 +645,8 @@ class Repository:
                     attempts=0, created_at=now, updated_at=now,
                 ).on_conflict_do_nothing(index_elements=["meeting_id", "key"]))
             s.flush()
+            if not returning:  # the service re-plans on every action and needs nothing back
+                return []
             rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
             return [_record(ReminderRecord, r) for r in rows]
 
