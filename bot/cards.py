@@ -38,7 +38,7 @@ from .core import quoracy
 from .core.privacy import meeting_code
 from .core.timing import how_long, overdue_by
 from .core.wording import UK, as_uk, delivery_problem, role_name, uk_time  # noqa: F401  (re-exported)
-from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES, ROLES
+from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "cards"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"

@@ -1,0 +1,230 @@
+"""The invitations table: one agency contact invited to one meeting, its delivery and answer."""
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.core.vocabulary import ROLES
+from bot.service.records import (
+    InvitationRecord, NewInvitation, NotFound, ResponseResult,
+)
+
+from .checks import _choice, _instant, _record, _text
+from .lease_queue import LeaseQueue
+from .models import (
+    INVITATION_LEVELS, MEETING_STATES, RESPONSES, Event, Invitation, Meeting,
+)
+from .unit_of_work import StoreBase
+
+
+ANSWERS = tuple(r for r in RESPONSES if r != "none")
+_DEFAULT_CLAIM_STATES = ("sending", "sent", "not_held")
+DELIVERIES = LeaseQueue(Invitation, Invitation.delivery_state == "pending")
+
+
+def _new_invitation(row: NewInvitation | Mapping[str, Any]) -> NewInvitation:
+    if isinstance(row, Mapping):
+        unknown = set(row) - {f.name for f in dataclasses.fields(NewInvitation)}
+        if unknown:
+            raise ValueError(f"unknown invitation field(s): {', '.join(sorted(unknown))}")
+        try:
+            row = NewInvitation(**row)
+        except TypeError as e:
+            raise ValueError(f"invitation: {e}") from None
+    if not isinstance(row, NewInvitation):
+        raise TypeError(f"expected NewInvitation or a mapping, not {type(row).__name__}")
+    _choice("role", row.role, ROLES)
+    _choice("level", row.level, INVITATION_LEVELS)
+    _text("contact_id", row.contact_id)
+    for f in ("contact_name", "contact_aad_id", "contact_email", "contact_phone", "tenant_id", "service_url",
+              "nominated_by_id"):
+        _text(f, getattr(row, f), optional=True)
+    return row
+
+
+class InvitationStore(StoreBase):
+    """Invitations: written before they are sent, delivered once through the lease queue, answered
+    only by the person invited."""
+
+
+    def add_invitations(
+        self, meeting_id: str, rows: Iterable[NewInvitation | Mapping[str, Any]], *, actor_aad_id: str | None = None,
+    ) -> list[InvitationRecord]:
+        """Create pending invitations; idempotent on (meeting, role, contact): a row that
+        already exists is left exactly as it is (it may already have been sent or
+        answered). Returns all the meeting's invitations. All rows are checked before any
+        is written, so a bad row stores nothing."""
+        new = [_new_invitation(r) for r in rows]
+        actor = _text("actor_aad_id", actor_aad_id, optional=True)
+        now = self._now()
+        with self._session() as s:
+            if s.get(Meeting, meeting_id) is None:
+                raise NotFound(f"no meeting {meeting_id}")
+            insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+            for n in new:
+                stmt = insert(Invitation).values(
+                    id=uuid.uuid4().hex, meeting_id=meeting_id, **dataclasses.asdict(n),
+                    delivery_state="pending", attempts=0, response="none", created_at=now, updated_at=now,
+                ).on_conflict_do_nothing(index_elements=["meeting_id", "role", "contact_id"]).returning(Invitation.id)
+                inserted = s.execute(stmt).scalar_one_or_none()
+                if inserted is not None:
+                    s.add(Event(meeting_id=meeting_id, at=now, actor_aad_id=actor, kind="invitation.added", detail={
+                        "invitation_id": inserted, "role": n.role, "level": n.level, "contact_id": n.contact_id,
+                        "contact_name": n.contact_name, "nominated_by_id": n.nominated_by_id,
+                    }))
+            s.flush()
+            return self._invitations(s, meeting_id)
+
+    def list_invitations(self, meeting_id: str) -> list[InvitationRecord]:
+        with self._read() as s:
+            return self._invitations(s, meeting_id)
+
+    def get_invitation(self, invitation_id: str) -> InvitationRecord | None:
+        with self._read() as s:
+            row = s.get(Invitation, invitation_id, populate_existing=True)
+            return None if row is None else _record(InvitationRecord, row)
+
+    @staticmethod
+    def _invitations(s: Session, meeting_id: str) -> list[InvitationRecord]:
+        # Stable, meaningful order: as added, then quorum/must/should, then role.
+        rank = case({lvl: i for i, lvl in enumerate(INVITATION_LEVELS)}, value=Invitation.level)
+        rows = s.scalars(
+            select(Invitation).where(Invitation.meeting_id == meeting_id)
+            .order_by(Invitation.created_at, rank, Invitation.role, Invitation.contact_id)
+            .execution_options(populate_existing=True)
+        ).all()
+        return [_record(InvitationRecord, r) for r in rows]
+
+    def claim_invitations(
+        self, owner: str, now: datetime, lease_seconds: float = 60, limit: int = 20, *,
+        meeting_states: Iterable[str] = _DEFAULT_CLAIM_STATES,
+    ) -> list[InvitationRecord]:
+        """Lease up to `limit` pending invitations to `owner` until now + lease_seconds,
+        counting an attempt on each; returns them, most urgent meeting first.
+
+        Claimable: delivery pending, lease never taken, released, or expired (a claimer
+        that crashed), and the meeting in one of `meeting_states` — by default sending or
+        sent, so nothing goes out for a draft, cancelled or held meeting.
+        """
+        states = [_choice("meeting state", st, MEETING_STATES) for st in meeting_states]
+        with self._session() as s:
+            pick = DELIVERIES.ids().join(Meeting, Meeting.id == Invitation.meeting_id).where(Meeting.state.in_(states))
+            claimed = DELIVERIES.claim(s, owner, now, lease_seconds, limit, pick=pick,
+                                       order_by=(Meeting.deadline, Invitation.created_at, Invitation.id))
+            return [_record(InvitationRecord, r) for r in claimed]
+
+    def extend_leases(self, invitation_ids: Iterable[str], owner: str, until: datetime) -> int:
+        """Keep holding invitations `owner` is still sending (a heartbeat), so a slow send
+        (Retry-After waits) is not taken over while alive. Returns how many were extended;
+        rows finished, or taken over after the lease lapsed, are left alone."""
+        with self._session() as s:
+            return DELIVERIES.extend(s, invitation_ids, owner, until)
+
+    def mark_delivered(self, invitation_id: str, owner: str, conversation_id: str, activity_id: str | None) -> bool:
+        """Record that `owner` delivered the invitation. Only the current lease owner may
+        (a replica whose lease was taken over gets False, and changes nothing)."""
+        owner = _text("owner", owner)  # type: ignore[assignment]
+        values = dict(
+            delivery_state="delivered", conversation_id=_text("conversation_id", conversation_id),
+            activity_id=_text("activity_id", activity_id, optional=True),
+            lease_expires_at=None, delivery_error=None, delivery_error_kind=None, delivered_at=self._now(),
+        )
+        return self._finish_lease(invitation_id, owner, values, "invitation.delivered", {})
+
+    def record_delivery(self, invitation_id: str, owner: str, conversation_id: str, activity_id: str | None) -> bool:
+        """Record a delivery Teams has accepted, even if the lease lapsed meanwhile (the
+        database was away longer than the lease): the card is in the chat, so the row must
+        say so, or it would be sent again. False if it was already recorded as delivered."""
+        if self.mark_delivered(invitation_id, owner, conversation_id, activity_id):
+            return True
+        with self._session() as s:
+            row = s.get(Invitation, invitation_id, with_for_update=True, populate_existing=True)
+            if row is None or row.delivery_state == "delivered":
+                return False
+            taken_by = row.lease_owner
+            row.lease_owner = owner
+        return self._finish_lease(invitation_id, owner, dict(
+            delivery_state="delivered", conversation_id=_text("conversation_id", conversation_id),
+            activity_id=_text("activity_id", activity_id, optional=True), lease_expires_at=None, delivery_error=None,
+            delivery_error_kind=None, delivered_at=self._now()), "invitation.delivered", {"late_record": True,
+                                                                                         "lease_was": taken_by})
+
+    def mark_failed(
+        self, invitation_id: str, owner: str, kind: str, error: str, permanent: bool, *,
+        retry_at: datetime | None = None,
+    ) -> bool:
+        """Record a failed delivery attempt by the lease owner (False, nothing changed, for
+        anyone else). Permanent: the invitation is failed for good. Otherwise it stays
+        pending and the lease is released, claimable again at once or, with `retry_at`,
+        from then on (a back-off)."""
+        owner = _text("owner", owner)  # type: ignore[assignment]
+        kind = _text("kind", kind)  # type: ignore[assignment]
+        # A diagnostic must never make recording the failure itself fail: NULs (which
+        # PostgreSQL refuses) are replaced rather than refused.
+        error = str(error).replace("\x00", "\ufffd")
+        retry_at = _instant("retry_at", retry_at, optional=True)
+        values: dict[str, Any] = dict(delivery_error=error, delivery_error_kind=kind)
+        if permanent:
+            values.update(delivery_state="failed", lease_expires_at=None)
+        else:
+            values.update(lease_owner=None, lease_expires_at=retry_at)
+        return self._finish_lease(invitation_id, owner, values, "invitation.failed", {
+            "kind": kind, "error": error, "permanent": bool(permanent),
+            "retry_at": None if retry_at is None else retry_at.isoformat(),
+        })
+
+    def _finish_lease(self, invitation_id: str, owner: str, values: dict[str, Any], kind: str, detail: dict[str, Any]) -> bool:
+        now = self._now()
+        with self._session() as s:
+            row = s.execute(
+                update(Invitation)
+                .where(Invitation.id == invitation_id, Invitation.lease_owner == owner,
+                       Invitation.delivery_state == "pending")
+                .values(updated_at=now, **values)
+                .returning(Invitation.meeting_id, Invitation.role, Invitation.contact_id, Invitation.attempts),
+                execution_options={"synchronize_session": False},
+            ).one_or_none()
+            if row is None:
+                return False
+            s.add(Event(meeting_id=row.meeting_id, at=now, actor_aad_id=None, kind=kind, detail={
+                "invitation_id": invitation_id, "role": row.role, "contact_id": row.contact_id,
+                "attempt": row.attempts, "owner": owner, **detail,
+            }))
+            return True
+
+    def record_response(
+        self, invitation_id: str, responder_aad_id: str, response: str, detail: str | None, now: datetime,
+    ) -> ResponseResult:
+        """Store an invitee's answer. Idempotent: the same answer (and detail) again is
+        reported "unchanged" and writes nothing; a different one replaces it ("recorded",
+        with `previous`). Anyone but the invitee is "refused" and nothing is written."""
+        responder_aad_id = _text("responder_aad_id", responder_aad_id)  # type: ignore[assignment]
+        response = _choice("response", response, ANSWERS)
+        detail = _text("detail", detail, optional=True)
+        now = _instant("now", now)  # type: ignore[assignment]
+        with self._session() as s:
+            # Row lock (PostgreSQL) so two clicks of the same button are serialised and
+            # the second sees the first's answer.
+            row = s.get(Invitation, invitation_id, with_for_update=True)
+            if row is None:
+                return ResponseResult("refused", None, reason="no such invitation")
+            if not row.contact_aad_id or row.contact_aad_id != responder_aad_id:
+                return ResponseResult("refused", _record(InvitationRecord, row), row.response,
+                                      reason="only the invited person may answer this invitation")
+            previous = row.response
+            if previous == response and row.response_detail == detail:
+                return ResponseResult("unchanged", _record(InvitationRecord, row), previous)
+            row.response, row.response_detail = response, detail
+            row.responded_by_aad_id, row.responded_at, row.updated_at = responder_aad_id, now, now
+            s.add(Event(meeting_id=row.meeting_id, at=now, actor_aad_id=responder_aad_id, kind="invitation.response",
+                        detail={"invitation_id": row.id, "role": row.role, "contact_id": row.contact_id,
+                                "response": response, "detail": detail, "previous": previous}))
+            s.flush()
+            return ResponseResult("recorded", _record(InvitationRecord, row), previous)

@@ -1,0 +1,94 @@
+"""The store's sessions and units of work: every store method runs in the unit of work open in
+its thread (`transaction()` for changes, `snapshot()` for several consistent reads), or in a
+transaction of its own."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Self
+
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session, sessionmaker
+
+from .checks import _instant, _utcnow
+from .engine import make_engine, make_sessionmaker
+
+
+class StoreBase:
+    """Sessions, units of work and the clock, shared by the stores the repository is made of.
+
+    `sessions` is a SQLAlchemy sessionmaker (see engine.make_sessionmaker); `clock` gives
+    the current time (aware) for timestamps the caller does not pass in.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = _utcnow):
+        self._sessions = sessions
+        self._clock = clock
+        self._engine = None
+        self._local = threading.local()  # the unit of work open in this thread, if any
+        # Reads outside a unit of work: on SQLite they do not queue for the write lock (engine.py).
+        self._reads = make_sessionmaker(sessions.kw["bind"], read_only=True)
+
+    @classmethod
+    def from_url(cls, url: str | URL | None = None, clock: Callable[[], datetime] = _utcnow, **engine_kwargs) -> Self:
+        """A repository with its own engine (call `close` to release it). Does not migrate."""
+        engine = make_engine(url, **engine_kwargs)
+        repo = cls(make_sessionmaker(engine), clock)
+        repo._engine = engine
+        return repo
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def _now(self) -> datetime:
+        return _instant("clock()", self._clock())  # type: ignore[return-value]
+
+    # -- units of work --
+
+    def transaction(self) -> AbstractContextManager[Self]:
+        """One unit of work: every repository call made in this thread inside the block
+        joins one transaction, committed at the end or rolled back whole on an exception.
+        So a user's action (the change, its audit events, the re-planned reminders) is
+        stored together or not at all. Nested blocks join the outer one."""
+        return self._unit(self._sessions)
+
+    def snapshot(self) -> AbstractContextManager[Self]:
+        """Several reads in one read-only transaction (one consistent view, no write lock):
+        every repository call made in this thread inside the block joins it."""
+        return self._unit(self._reads)
+
+    @contextmanager
+    def _unit(self, sessions: sessionmaker[Session]) -> Iterator[Self]:
+        if getattr(self._local, "session", None) is not None:
+            yield self  # an open unit of work: join it
+            return
+        with sessions.begin() as s:
+            self._local.session = s
+            try:
+                yield self
+            finally:
+                self._local.session = None
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """The open unit of work's session, or a transaction of this call's own."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self._sessions.begin() as s:
+            yield s
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """The open unit of work's session (a read there sees its own changes), or a
+        read-only transaction of this call's own."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with self._reads.begin() as s:
+            yield s
