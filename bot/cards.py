@@ -95,7 +95,9 @@ def load_template(name: str, directory: Path | None = None) -> dict:
 
 
 def render(name: str, data: Mapping[str, Any], directory: Path | None = None) -> dict:
-    """Render template `name` against `data` (plain dicts, lists and scalars)."""
+    """Render template `name` against `data` (plain dicts, lists and scalars). Citations come
+    out readable: "003_2d544eb75ad81283.txt §3.2" is shown as "Bristol strategy meeting
+    guidance §3.2" (the document's title in its area profile)."""
     template = load_template(name, directory)
     try:
         card = _render(template, _Scope(data, (data,)))
@@ -103,7 +105,65 @@ def render(name: str, data: Mapping[str, Any], directory: Path | None = None) ->
         raise CardTemplateError(f"card template {name!r}: {e}") from None
     if not isinstance(card, dict):
         raise CardTemplateError(f"card template {name!r}: the top-level card was dropped or repeated")
-    return card
+    return _titled(card, _DOCUMENTS.titles())
+
+
+class _DocumentTitles:
+    """The title of every document the area profiles cite, by its key (file name): given by
+    the running service (`use_document_titles`), else read once from the configuration folder,
+    as the templates are read from theirs."""
+
+    def __init__(self) -> None:
+        self._titles: dict[str, str] | None = None
+        self._pattern: re.Pattern[str] | None = None
+
+    def use(self, titles: Mapping[str, str]) -> None:
+        self._titles = dict(titles)
+        self._pattern = None
+
+    def titles(self) -> tuple[dict[str, str], re.Pattern[str] | None]:
+        if self._titles is None:
+            from .config_loader import ConfigError, load_profiles
+
+            try:
+                self.use(document_titles_of(load_profiles().values()))
+            except (ConfigError, OSError):
+                self.use({})  # an invalid configuration shows the keys; check-config names the problem
+        if self._pattern is None and self._titles:
+            keys = sorted(self._titles, key=len, reverse=True)
+            self._pattern = re.compile("(" + "|".join(map(re.escape, keys)) + r")(?= §)")
+        return self._titles, self._pattern  # type: ignore[return-value]
+
+
+_DOCUMENTS = _DocumentTitles()
+
+
+def document_titles_of(profiles: Any) -> dict[str, str]:
+    return {key: doc.title for p in profiles for key, doc in p.documents.items()}
+
+
+def use_document_titles(titles: Mapping[str, str]) -> None:
+    """The titles of the documents of the profiles the service runs with (bot.wiring)."""
+    _DOCUMENTS.use(titles)
+
+
+def readable(text: str) -> str:
+    """A citation as people read it: the document's title, then its section."""
+    titles, pattern = _DOCUMENTS.titles()
+    return pattern.sub(lambda m: titles[m.group(1)], text) if pattern else text
+
+
+def _titled(node: Any, found: tuple[dict[str, str], re.Pattern[str] | None]) -> Any:
+    titles, pattern = found
+    if pattern is None:
+        return node
+    if isinstance(node, str):
+        return pattern.sub(lambda m: titles[m.group(1)], node) if " §" in node else node
+    if isinstance(node, dict):
+        return {k: _titled(v, found) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_titled(v, found) for v in node]
+    return node
 
 
 def _render(node: Any, scope: _Scope) -> Any:

@@ -34,6 +34,9 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     speedups.apply()
     settings = app[SETTINGS]
     profiles = load_profiles(settings.config_dir)
+    from . import cards
+
+    cards.use_document_titles(cards.document_titles_of(profiles.values()))  # citations shown by title
     directories = load_directories(profiles, settings.config_dir)  # DirectoryError: no start on a broken area
     await asyncio.to_thread(migrate.upgrade, settings.database_url)
     repo = Repository.from_url(settings.database_url)

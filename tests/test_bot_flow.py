@@ -103,7 +103,7 @@ async def test_request_to_quorate_meeting(teams):
 
     # 3. A valid request: the plan card with the deadline, its rule and citation.
     plan = (await t.press(chair, "request_submit", FORM))["value"]
-    assert "003_2d544eb75ad81283.txt §3.2" in text_of(plan) and "plan_send" in text_of(plan)
+    assert "Bristol strategy meeting guidance §3.2" in text_of(plan) and "plan_send" in text_of(plan)
     meeting_id = find_data(plan, "meeting_id")
 
     # 4. Send: every invitee gets a card in a new 1:1 conversation; the chair gets a status card.
@@ -119,7 +119,7 @@ async def test_request_to_quorate_meeting(teams):
     invitation = {role: find_data(t.cards_to(p.conversation)[0], "invitation_id") for role, p in people.items()}
     assert all(invitation.values())
     police_card = t.cards_to(people["police"].conversation)[0]
-    assert "003_2d544eb75ad81283.txt §4.2" in text_of(police_card)  # why they are invited, with citation
+    assert "Bristol strategy meeting guidance §4.2" in text_of(police_card)  # why they are invited, with citation
     assert "criminal investigation" in text_of(police_card)  # what police must bring (§4.6)
 
     # 5. An impostor cannot answer someone else's invitation.
@@ -249,7 +249,7 @@ async def test_a_nominee_the_bot_cannot_invite_is_passed_to_the_chair_and_a_decl
     escalations = lambda: [c for c in t.cards_to(chair.conversation) if "Police cannot make the meeting quorate" in text_of(c)]
     await until(lambda: escalations())
     await asyncio.sleep(0.3)
-    assert len(escalations()) == 1 and "003_2d544eb75ad81283.txt" in text_of(escalations()[0])
+    assert len(escalations()) == 1 and "Bristol strategy meeting guidance §" in text_of(escalations()[0])
 
 
 async def test_delivery_that_keeps_failing_is_given_up_after_its_attempts_and_the_chair_told(teams):

@@ -14,6 +14,7 @@ import pytest
 
 from bot import cards
 from bot.cards import (
+    readable,
     Answer, CardTemplateError, InvitationView, StatusView, card_json, card_size,
     chair_status_card, form_errors, invitation_answered_card, invitation_card,
     message_card, plan_card, read_request_form, render, request_form_card, welcome_card,
@@ -390,25 +391,25 @@ def test_plan_card(area, scenario):
     if deadline:
         assert f"{deadline:%A} {deadline.day} {deadline:%B %Y}" in text
         assert "UK time" in text
-    assert p["deadline_rule"]["summary"] in text and p["deadline_rule"]["source"] in text
+    assert p["deadline_rule"]["summary"] in text and readable(p["deadline_rule"]["source"]) in text
     # every invitee, by human name, with its level badge and every reason with its citation
     for inv in p["invitees"]:
         assert ROLE_NAMES[inv["role"]] in text
         for reason in inv["reasons"]:
-            assert f"{reason['summary']} — {reason['source']}" in text
+            assert f"{reason['summary']} — {readable(reason['source'])}" in text
     badges = [n["items"][0]["text"] for n in walk(card) if n.get("type") == "Column" and n.get("style") in ("attention", "warning", "accent")]
     assert badges == [{"quorum": "Quorum", "must": "Must", "should": "Should"}[i["level"]] for i in p["invitees"]]
     for role in p["quorum"]:
         assert ROLE_NAMES[role] in text
     assert badges.count("Quorum") == len(p["quorum"])
     if p.get("chair"):
-        assert p["chair"]["summary"] in text and p["chair"]["source"] in text
+        assert p["chair"]["summary"] in text and readable(p["chair"]["source"]) in text
     if p["out_of_hours"]:
         assert "out of hours" in text
     if p["deadline_out_of_hours"]:
         assert "out of hours, with the Emergency Duty Team" in text
     for f in p.get("follow_ups", []):
-        assert f["rule"]["summary"] in text and f["rule"]["source"] in text
+        assert f["rule"]["summary"] in text and readable(f["rule"]["source"]) in text
     if "follow_ups" not in p:
         assert "After the meeting" not in text
     # actions
@@ -462,9 +463,9 @@ def test_invitation_card_for_every_invitee(area):
         assert ROLE_NAMES[view.role] in text
         assert "Wednesday 25 November 2026, 14:30 (UK time)" in text
         for reason in plan.invitee(view.role).reasons:
-            assert f"{reason.summary} — {reason.source}" in text
+            assert f"{reason.summary} — {readable(reason.source)}" in text
         for group in profile.preparation_for(view.role):
-            assert f"Source: {group.source}" in text
+            assert f"Source: {readable(group.source)}" in text
             for item in group.items:
                 assert item in text
         assert verbs(card) == {"invite_accept", "invite_decline", "invite_nominate", "invite_written"}
@@ -569,7 +570,7 @@ def test_chair_status_changes_as_roles_answer(area):
     declined = [accepted[0], Answer("police", "quorum", "declined", detail="No officer free"), *waiting[2:]]
     card, text = status(area, declined)
     row = quorum_row(card, "police")
-    assert "Declined — escalate" in row and esc.summary in row and esc.source in row
+    assert "Declined — escalate" in row and esc.summary in row and readable(esc.source) in row
     assert "No officer free" in row
     assert "Not yet quorate" in text
 

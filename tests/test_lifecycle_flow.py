@@ -277,7 +277,7 @@ async def test_child_on_child_abuse_raises_the_other_childs_meeting_in_one_press
     form = {**FORM, "area": "regional", "case_ref": "REG-2026-0042", "flags": "child_on_child_abuse",
             "concerns": "sexual_abuse", "decided_date": f"{decided:%Y-%m-%d}", "decided_time": f"{decided:%H:%M}"}
     plan = (await t.press(chair, "request_submit", form))["value"]
-    assert "A separate strategy meeting for the other child" in text_of(plan) and "001_" in text_of(plan)
+    assert "A separate strategy meeting for the other child" in text_of(plan) and "Regional child protection procedures: convening a strategy meeting §3" in text_of(plan)
     meeting_id = find_data(plan, "meeting_id")
     before = len(t.cards_to(chair.conversation))
     await t.press(chair, "request_separate", {"meeting_id": meeting_id})

@@ -48,7 +48,7 @@ async def test_reminders_follow_the_meeting_from_request_to_minutes(teams):
     assert not any("Please answer" in text_of(c) for c in t.cards_to(people["police"].conversation))
     await to("2026-11-25T11:50")
     chases = lambda: [c for c in t.cards_to(people["police"].conversation) if "Please answer" in text_of(c)]
-    assert len(chases()) == 1 and "003_2d544eb75ad81283.txt §3.2" in text_of(chases()[0])
+    assert len(chases()) == 1 and "Bristol strategy meeting guidance §3.2" in text_of(chases()[0])
     await to("2026-11-25T11:55")
     assert len(chases()) == 1  # never twice
     assert not any("Please answer" in text_of(c) for c in t.cards_to(people["health"].conversation))  # health answered
