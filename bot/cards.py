@@ -99,6 +99,10 @@ def render(name: str, data: Mapping[str, Any], directory: Path | None = None) ->
     out readable: "003_2d544eb75ad81283.txt §3.2" is shown as "Bristol strategy meeting
     guidance §3.2" (the document's title in its area profile)."""
     template = load_template(name, directory)
+    if data.get("meeting_id") and "meeting_code" not in data:
+        # Every card about a meeting carries its short code: what the calendar and other
+        # organisations were given, and what `python -m bot export CODE` takes.
+        data = {**data, "meeting_code": meeting_code(str(data["meeting_id"]))}
     try:
         card = _render(template, _Scope(data, (data,)))
     except CardTemplateError as e:
@@ -758,12 +762,13 @@ class InvitationView:
     meeting_deadline: datetime | str | None = None
     join_url: str | None = None
     nominated_by: str | None = None  # the colleague who sent this person in their place
+    meeting_id: str = ""             # shown as the meeting's short code
 
     @classmethod
     def for_role(
         cls, invitation_id: str, plan: Any, profile: Any, role: str, *, case_ref: str, chair_name: str,
         meeting_at: datetime | str | None = None, join_url: str | None = None, nominated_by: str | None = None,
-        level: str | None = None,
+        level: str | None = None, meeting_id: str = "",
     ) -> "InvitationView":
         """The invitation for `role` in `plan`, with what `profile` says that agency must bring.
         A role the plan does not list is one the chair added: `level` is the invitation's."""
@@ -780,13 +785,14 @@ class InvitationView:
             reasons=tuple(_cited(r) for r in invitee["reasons"]),
             preparation=tuple(PreparationView(tuple(g.items), g.source) for g in profile.preparation_for(role)),
             meeting_at=meeting_at or p.get("meeting_at"), meeting_deadline=p.get("meeting_deadline"),
-            join_url=join_url, nominated_by=nominated_by,
+            join_url=join_url, nominated_by=nominated_by, meeting_id=meeting_id,
         )
 
 
 def _invitation_data(view: InvitationView) -> dict[str, Any]:
     return {
         "invitation_id": view.invitation_id,
+        "meeting_code": meeting_code(view.meeting_id) if view.meeting_id else "",
         "case_ref": view.case_ref,
         "area_name": view.area_name,
         "role_name": role_name(view.role),

@@ -179,9 +179,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     repo = Repository.from_url(url)
     try:
         try:
-            meeting = repo.get_meeting(args.meeting_id)
+            meeting = repo.get_meeting(args.meeting_id) or repo.meeting_by_code(args.meeting_id)
             if meeting is None:
-                return _fail([f"no meeting {args.meeting_id}"])
+                return _fail([f"no meeting {args.meeting_id} (give the meeting code on its cards, or its id)"])
             record = case_record(meeting, repo.list_invitations(meeting.id), repo.list_events(meeting.id),
                                  exported_at=datetime.now(timezone.utc))
         except DBAPIError as e:

@@ -408,7 +408,7 @@ def test_cli_writes_a_file_excel_reads_as_utf8(repo, clock, env, capsys, tmp_pat
 def test_cli_unknown_meeting_is_one_line_and_exit_2(env, capsys):
     assert cli.main(["export", "nope"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err == "no meeting nope\n"
+    assert out == "" and err == "no meeting nope (give the meeting code on its cards, or its id)\n"
 
 
 def test_cli_unwritable_output_is_exit_2(repo, clock, env, capsys, tmp_path):
@@ -443,3 +443,14 @@ def test_cli_bad_format_is_refused(env, capsys):
         cli.main(["export", "abc", "--format", "xlsx"])
     assert e.value.code == 2
     assert "invalid choice: 'xlsx'" in capsys.readouterr().err
+
+
+def test_cli_exports_by_the_meeting_code_on_the_cards(repo, clock, env, capsys):
+    """The chair reads the code off any card and exports without looking up the database."""
+    from bot.core.privacy import meeting_code
+
+    m = build_meeting(repo, clock)
+    assert cli.main(["export", meeting_code(m.id).lower()]) == 0
+    assert json.loads(capsys.readouterr().out)["meeting_id"] == m.id
+    assert cli.main(["export", "ZZZZZZZ"]) == 2
+    assert "meeting code" in capsys.readouterr().err

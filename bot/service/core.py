@@ -277,7 +277,7 @@ class ConversationService:
         return cards.InvitationView.for_role(
             invitation.id, meeting.plan, self.profiles[meeting.area], invitation.role,
             case_ref=meeting.case_ref or "", chair_name=meeting.chair_name,
-            meeting_at=meeting.meeting_at, join_url=meeting.join_url, nominated_by=nominated_by,
+            meeting_at=meeting.meeting_at, join_url=meeting.join_url, nominated_by=nominated_by, meeting_id=meeting.id,
             level=invitation.level,
         )
 

@@ -141,6 +141,17 @@ class MeetingStore(StoreBase):
             s.flush()
             return _record(MeetingRecord, row)
 
+    def meeting_by_code(self, code: str) -> MeetingRecord | None:
+        """The meeting whose short code (bot.core.privacy.meeting_code, shown on its cards) is
+        `code`, whatever its case; None if none is. A code is a digest of the id, so every
+        meeting's id is read: fine for a command run by hand."""
+        from bot.core.privacy import meeting_code
+
+        wanted = code.strip().upper()
+        with self._read() as s:
+            ids = [i for i in s.scalars(select(Meeting.id)) if meeting_code(i) == wanted]
+        return self.get_meeting(ids[0]) if len(ids) == 1 else None
+
     def meetings_sending_with_nothing_pending(self) -> list[str]:
         """Meetings still "sending" whose invitations are all delivered or given up: a worker
         died before it settled them."""
