@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import cards
 from .adapters.connector import DeliveryError
@@ -32,6 +32,7 @@ from .adapters.db.repository import InvitationRecord
 from .service import ConversationService
 from .service.core import Change
 from .leases import keep_leases, retry_delay
+from .outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class DeliveryWorker:
     lease_seconds: float = 60
     batch: int = 20
     max_attempts: int = 10  # then the invitation is failed for good and the chair told
+    outage: Outage = field(default_factory=lambda: Outage("database"))
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -89,16 +91,21 @@ class DeliveryWorker:
 
     async def run_forever(self, poll_seconds: float) -> None:
         while True:
+            wait = poll_seconds
             try:
                 while await self.run_once():
                     pass
+                self.outage.recovered()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # keep delivering; the rows keep the state
-                log.exception("delivery pass failed")
+            except Exception as e:  # keep delivering; the rows keep the state
+                if not self.outage.is_outage(e):
+                    log.exception("delivery pass failed")
+                else:  # one line when it starts and one when it ends, backing off between
+                    wait = self.outage.failed(e)
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
             except asyncio.TimeoutError:
                 pass
 

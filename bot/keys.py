@@ -8,8 +8,8 @@ from aiohttp import web
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
-ADAPTER = web.AppKey("adapter", object)   # botbuilder's CloudAdapter
-BOT = web.AppKey("bot", object)           # the Teams ActivityHandler
+EDGE = web.AppKey("edge", object)         # bot.adapters.teams.hosting.TeamsEdge
+OUTAGES = web.AppKey("outages", object)   # bot.outage.Outages, shared by the edge, workers and /healthz
 HEALTH = web.AppKey("health", dict)       # name -> async check returning bool
 SERVICE = web.AppKey("service", object)   # bot.conversation.ConversationService
 WORKER = web.AppKey("worker", object)     # bot.delivery.DeliveryWorker

@@ -27,6 +27,7 @@ from .adapters.db.repository import ReminderRecord
 from .service import ConversationService
 from .core.reminders import recipients_of
 from .leases import keep_leases, retry_delay
+from .outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +176,11 @@ class ReminderScheduler:
     fires overdue reminders at start-up), and a one-off run at the next due time whenever
     reminders change. Only the timing lives here; the database holds the reminders."""
 
-    def __init__(self, worker: ReminderWorker, poll_seconds: float = 30.0):
+    def __init__(self, worker: ReminderWorker, poll_seconds: float = 30.0, outage: Outage | None = None):
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         self.worker, self.poll_seconds = worker, poll_seconds
+        self.outage = outage or Outage("database")
         self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
         self._wake_wanted = False
         self._planner: asyncio.Task | None = None
@@ -208,8 +210,11 @@ class ReminderScheduler:
     async def _plan_next(self) -> None:
         try:
             due = await asyncio.to_thread(self.worker.service.repo.next_reminder_due)
-        except Exception:
-            log.exception("could not read the next reminder's time")
+        except Exception as e:
+            if not self.outage.is_outage(e):
+                log.exception("could not read the next reminder's time")
+            else:
+                self.outage.failed(e)
             return
         if due is None:
             return
@@ -220,11 +225,18 @@ class ReminderScheduler:
                                max_instances=10)
 
     async def _run(self) -> None:
+        if not self.outage.due():
+            return  # backing off from an outage; a poll after the backoff tries again
         try:
             try:
                 await self.worker.run_due()
-            except Exception:
-                log.exception("reminder pass failed")
+                self.outage.recovered()
+            except Exception as e:
+                if not self.outage.is_outage(e):
+                    log.exception("reminder pass failed")
+                else:  # one line when it starts and one when it ends
+                    self.outage.failed(e)
+                    return
             await self._plan_next()
         except asyncio.CancelledError:
             # The app is stopping while a pass runs: its leases expire and whoever runs next

@@ -49,10 +49,3 @@ class Settings:
             replicas=max(1, int(env.get("STRATBOT_REPLICAS", defaults.replicas))),
             calendar_poll_seconds=float(env.get("STRATBOT_CALENDAR_POLL_SECONDS", defaults.calendar_poll_seconds)),
         )
-
-    # The attribute names ConfigurationBotFrameworkAuthentication reads.
-    def botframework_config(self) -> object:
-        return type("BotFrameworkConfig", (), {
-            "APP_ID": self.app_id, "APP_PASSWORD": self.app_password,
-            "APP_TENANTID": self.app_tenant_id, "APP_TYPE": self.app_type,
-        })()

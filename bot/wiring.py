@@ -12,26 +12,23 @@ from aiohttp import web
 from .config_loader import load_profiles
 from .directory import load_directories
 
-from .keys import ADAPTER, BOT, HEALTH, REMINDERS, SERVICE, SETTINGS, WORKER
+from .keys import EDGE, HEALTH, OUTAGES, REMINDERS, SERVICE, SETTINGS, WORKER
+from .outage import Outages
 
 log = logging.getLogger("bot")
 
 
 async def services_context(app: web.Application) -> AsyncIterator[None]:
-    from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-
     from .adapters.connector import TEAMS_APP_LIMITS, ConnectorClient, Limit, MsalBotToken, NoAuth, RateLimiter
     from .adapters.db import migrate
     from .adapters.db.repository import Repository
     from .adapters.teams.handler import StrategyMeetingBot
+    from .adapters.teams.hosting import AuthSettings, TeamsEdge
     from .adapters.teams.messenger import ConnectorMessenger
     from .service import ConversationService
     from .delivery import DeliveryWorker
     from .reminding import ReminderScheduler, ReminderWorker
 
-    from .adapters.teams import speedups
-
-    speedups.apply()
     settings = app[SETTINGS]
     profiles = load_profiles(settings.config_dir)
     from . import cards
@@ -66,15 +63,18 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
             if directory else None
 
     meetings = OnlineMeetings(graph, graph_settings.organiser if graph_settings else None, chair_email)
-    service = ConversationService(profiles, directories, repo, ConnectorMessenger(client), meetings=meetings)
-    worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
+    messenger = ConnectorMessenger(client)
+    service = ConversationService(profiles, directories, repo, messenger, meetings=meetings)
+    outages = Outages()
+    worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds,
+                            outage=outages["database"])
     service.wake_delivery = worker.wake
     reminder_worker = ReminderWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
-    scheduler = ReminderScheduler(reminder_worker, settings.reminder_poll_seconds)
+    scheduler = ReminderScheduler(reminder_worker, settings.reminder_poll_seconds, outage=outages["database"])
     service.wake_reminders = scheduler.wake
-    app[SERVICE], app[WORKER], app[REMINDERS] = service, worker, reminder_worker
-    app[ADAPTER] = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings.botframework_config()))
-    app[BOT] = StrategyMeetingBot(service)
+    app[SERVICE], app[WORKER], app[REMINDERS], app[OUTAGES] = service, worker, reminder_worker, outages
+    app[EDGE] = TeamsEdge(AuthSettings(settings.app_id, settings.app_password),
+                          StrategyMeetingBot(service, messenger, outages))
 
     async def database_ok() -> bool:
         try:

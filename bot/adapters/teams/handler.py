@@ -1,102 +1,189 @@
-"""Translate Teams activities into calls on the conversation service, and its replies back.
+"""Teams activities (already authenticated, read and checked by `wire`) to calls on the
+conversation service, and its replies back to Teams.
 
-Known trap (botbuilder-integration-aiohttp 4.17.1): CloudAdapter serializes the invoke
-response body itself, so an ActivityHandler that already turned it into a dict crashes it.
-We answer `adaptiveCard/action` ourselves with an InvokeResponse whose body is the
-AdaptiveCardInvokeResponse model.
+Plain dicts in, an `Answer` (status and JSON body) out: no botbuilder here. Every reply the
+bot sends while answering goes through the service's messenger, that is through the one
+`ConnectorClient` and its rate limiter, like proactive delivery (botbuilder's
+`reply_to_activity` would bypass the limiter, and its 429 became the press's 500). A reply
+that still fails is logged and dropped: the press itself has been done and stored.
+
+Invoke names the bot does not implement get the answer Teams expects for their kind (see
+`unhandled_invoke`), logged once per name at info.
 """
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
-
-from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, MessageFactory, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, ChannelAccount
+from dataclasses import dataclass, field
+from typing import Any
 
 from ...service import Actor, ConversationService, Reply
+from ...outage import BUSY_TEXT, Outages
+from ..connector import DeliveryError
+from .messenger import ConnectorMessenger
 
 log = logging.getLogger(__name__)
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
+NOT_AVAILABLE = "This action is not available in this app."
 
 
-class _MessageInvokeResponse(AdaptiveCardInvokeResponse):
-    """A universal-action answer that is a message, not a card: its `value` is a string,
-    which the stock model (typed as a dict) cannot serialize."""
+@dataclass(frozen=True)
+class Answer:
+    """What to answer Teams' POST with: `body` None means no body."""
 
-    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "object"}}
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-def actor_of(activity: Activity) -> Actor:
-    sender: ChannelAccount = activity.from_property or ChannelAccount()
-    channel_data = activity.channel_data or {}
-    tenant = (channel_data.get("tenant") or {}).get("id") if isinstance(channel_data, dict) else None
-    conversation = activity.conversation
+def actor_of(activity: dict) -> Actor:
+    sender = activity.get("from") or {}
+    conversation = activity.get("conversation") or {}
+    channel_data = activity.get("channelData") or {}
+    tenant = (channel_data.get("tenant") or {}).get("id")
     return Actor(
-        aad_object_id=sender.aad_object_id,
-        user_id=sender.id or "",
-        name=sender.name or "",
-        tenant_id=tenant or (conversation.tenant_id if conversation else None),
-        service_url=activity.service_url or "",
-        conversation_id=conversation.id if conversation else "",
+        aad_object_id=sender.get("aadObjectId") or None,
+        user_id=sender.get("id") or "",
+        name=sender.get("name") or "",
+        tenant_id=tenant or conversation.get("tenantId") or None,
+        service_url=activity.get("serviceUrl") or "",
+        conversation_id=conversation.get("id") or "",
         # For a card's button, the message that holds the card: the chair's status card lives there.
-        message_id=activity.reply_to_id or None,
+        message_id=activity.get("replyToId") or None,
     )
 
 
-def card_activity(card: dict) -> Activity:
-    return MessageFactory.attachment(CardFactory.adaptive_card(card))
+def unhandled_invoke(name: str, value: Any) -> Answer:
+    """The answer Teams expects to an invoke the bot does not implement:
+
+    * `signin/tokenExchange`: 412 with a TokenExchangeInvokeResponse, the Bot Framework's
+      "this exchange cannot be done" (the bot uses no single sign-on);
+    * `task/fetch`, `task/submit` (dialogs): 200 with a task "message" answer, which Teams
+      shows in place of a dialog;
+    * `composeExtension/...` (message extensions): 200 with a composeExtension "message";
+    * anything else (`signin/verifyState`, `config/fetch`, `fileConsent/invoke`, names
+      not yet invented...): 200 with an empty body, "received, nothing to show".
+    """
+    value = value if isinstance(value, dict) else {}
+    if name == "signin/tokenExchange":
+        return Answer(412, {"id": _str(value.get("id")), "connectionName": _str(value.get("connectionName")),
+                            "failureDetail": "This bot does not use single sign-on."})
+    if name.startswith("task/"):
+        return Answer(200, {"task": {"type": "message", "value": NOT_AVAILABLE}})
+    if name.startswith("composeExtension/"):
+        return Answer(200, {"composeExtension": {"type": "message", "text": NOT_AVAILABLE}})
+    return Answer(200)
 
 
-class StrategyMeetingBot(ActivityHandler):
-    def __init__(self, service: ConversationService):
+def _str(v: Any) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def invoke_card(card: dict) -> dict:
+    return {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card}
+
+
+def invoke_message(text: str) -> dict:
+    return {"statusCode": 200, "type": MESSAGE_CONTENT_TYPE, "value": text}
+
+
+class StrategyMeetingBot:
+    """One turn: dispatch on the activity's type, answer as Teams expects."""
+
+    def __init__(self, service: ConversationService, messenger: ConnectorMessenger,
+                 outages: Outages | None = None):
         self.service = service
+        self.messenger = messenger
+        self.outages = outages or Outages()
+        self._invokes_logged: set[str] = set()
 
-    async def on_members_added_activity(self, members_added, turn_context: TurnContext):
-        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
-        if any(m.id != bot_id for m in members_added):
-            await self._send(turn_context, await self.service.welcome(actor_of(turn_context.activity)))
+    async def on_activity(self, activity: dict) -> Answer:
+        try:
+            return await self._dispatch(activity)
+        except Exception as exc:
+            if self.outages.report(exc) is None:
+                raise  # a fault of ours: the app logs it and answers 500
+            return await self._busy(activity)
 
-    async def on_message_activity(self, turn_context: TurnContext):
-        activity = turn_context.activity
+    async def _dispatch(self, activity: dict) -> Answer:
+        kind = activity["type"]
+        if kind == "message":
+            await self._message(activity)
+        elif kind == "invoke":
+            return await self._invoke(activity)
+        elif kind == "conversationUpdate":
+            recipient = (activity.get("recipient") or {}).get("id")
+            if any(m["id"] != recipient for m in activity.get("membersAdded") or []):
+                await self._send(activity, await self.service.welcome(actor_of(activity)))
+        # Anything else (typing, messageReaction, installationUpdate, event...) needs nothing.
+        return Answer(201 if kind == "message" else 200)
+
+    async def _message(self, activity: dict) -> None:
         actor = actor_of(activity)
-        if isinstance(activity.value, dict) and activity.value:
+        value = activity.get("value")
+        if isinstance(value, dict) and value:
             # Action.Submit fallback (clients without universal actions): same verbs as Execute.
-            value = dict(activity.value)
+            value = dict(value)
             verb = str(value.pop("verb", "") or value.pop("action", ""))
             reply = await self.service.card_action(actor, verb, value)
-            if reply.replace and activity.reply_to_id and reply.card:
-                update = card_activity(reply.card)
-                update.id = activity.reply_to_id
-                await turn_context.update_activity(update)
+            reply_to = activity.get("replyToId")
+            if reply.replace and reply_to and reply.card:
+                await self._deliver(activity, "update", lambda m, to: m.update_card(
+                    to[0], to[1], reply_to, reply.card, to[2]))
                 for extra in reply.messages:
-                    await self._send(turn_context, extra)
+                    await self._send(activity, extra)
                 return
-            await self._send(turn_context, reply)
+            await self._send(activity, reply)
             return
-        await self._send(turn_context, await self.service.message(actor, activity.text or ""))
+        await self._send(activity, await self.service.message(actor, activity.get("text") or ""))
 
-    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        activity = turn_context.activity
-        if activity.name != "adaptiveCard/action":
-            return await super().on_invoke_activity(turn_context)
-        value = activity.value if isinstance(activity.value, dict) else {}
+    async def _invoke(self, activity: dict) -> Answer:
+        name = activity["name"]
+        if name != "adaptiveCard/action":
+            if name not in self._invokes_logged and len(self._invokes_logged) < 100:
+                self._invokes_logged.add(name)
+                log.info("invoke %r is not implemented; answered as Teams expects (logged once)", name[:80])
+            return unhandled_invoke(name, activity.get("value"))
+        value = activity.get("value") if isinstance(activity.get("value"), dict) else {}
         action = value.get("action") if isinstance(value.get("action"), dict) else {}
         verb = str(action.get("verb") or "")
         data = action.get("data") if isinstance(action.get("data"), dict) else {}
         reply = await self.service.card_action(actor_of(activity), verb, dict(data))
         for extra in reply.messages:
-            await self._send(turn_context, extra)
+            await self._send(activity, extra)
         if reply.card is not None:
-            body = AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=reply.card)
-        else:
-            body = _MessageInvokeResponse(status_code=200, type="application/vnd.microsoft.activity.message",
-                                          value=reply.text or "Done.")
-        return InvokeResponse(status=int(HTTPStatus.OK), body=body)
+            return Answer(200, invoke_card(reply.card))
+        return Answer(200, invoke_message(reply.text or "Done."))
 
-    async def _send(self, turn_context: TurnContext, reply: Reply) -> None:
+    async def _busy(self, activity: dict) -> Answer:
+        """The database (or Graph) is down: say so to a person in Teams; a 503 to anyone else."""
+        retry = {"Retry-After": "60"}
+        if activity.get("channelId") != "msteams":
+            return Answer(503, {"error": BUSY_TEXT}, retry)
+        if activity["type"] == "invoke":
+            return Answer(200, invoke_message(BUSY_TEXT))
+        if activity["type"] == "message" and await self._send(activity, Reply(text=BUSY_TEXT)):
+            return Answer(201)
+        return Answer(503, {"error": BUSY_TEXT}, retry)
+
+    async def _send(self, activity: dict, reply: Reply) -> bool:
+        """Send `reply` (and the messages after it) into the activity's conversation. False
+        if any could not be sent (already logged)."""
+        ok = True
         if reply.card is not None:
-            await turn_context.send_activity(card_activity(reply.card))
+            ok = await self._deliver(activity, "card", lambda m, to: m.send_card(to[0], to[1], reply.card, to[2]))
         elif reply.text:
-            await turn_context.send_activity(MessageFactory.text(reply.text))
+            ok = await self._deliver(activity, "text", lambda m, to: m.send_text(to[0], to[1], reply.text, to[2]))
         for extra in reply.messages:
-            await self._send(turn_context, extra)
+            ok = await self._send(activity, extra) and ok
+        return ok
+
+    async def _deliver(self, activity: dict, what: str, call) -> bool:
+        actor = actor_of(activity)
+        try:
+            await call(self.messenger, (actor.service_url, actor.conversation_id, actor.tenant_id))
+            return True
+        except DeliveryError as e:
+            # The press was done and stored; only this message is lost. Ids are not logged.
+            log.warning("a reply (%s) could not be sent: %s", what, e)
+            return False

@@ -1,7 +1,9 @@
-"""The service layer's Messenger, over the Bot Connector REST client."""
+"""The service layer's Messenger, over the Bot Connector REST client (and so its rate limiter)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from ..connector import ConnectorClient
 
@@ -12,15 +14,43 @@ def card_message(card: dict) -> dict:
     return {"type": "message", "attachments": [{"contentType": CARD, "content": card}]}
 
 
+def text_message(text: str) -> dict:
+    return {"type": "message", "text": text}
+
+
 @dataclass
 class ConnectorMessenger:
+    """`open_conversation` remembers the 1:1 chat it opened with someone (Teams answers a
+    second create with the same chat anyway), so a fan-out of 500 invitations to 80 people
+    makes 80 creates, not 500. Bounded: the oldest are forgotten first."""
+
     client: ConnectorClient
+    remember: int = 10_000
+    _opened: OrderedDict[tuple[str, str | None, str], str] = field(default_factory=OrderedDict, repr=False)
+    _opening: dict[tuple[str, str | None, str], asyncio.Future[str]] = field(default_factory=dict, repr=False)
 
     async def open_conversation(self, service_url: str, tenant_id: str | None, user_id: str) -> str:
-        return await self.client.create_conversation(service_url, tenant_id, user_id)
+        key = (service_url, tenant_id, user_id)
+        if (known := self._opened.get(key)) is not None:
+            self._opened.move_to_end(key)
+            return known
+        # Single flight: invitations to one person sent together share one create.
+        pending = self._opening.get(key)
+        if pending is None:
+            pending = self._opening[key] = asyncio.ensure_future(
+                self.client.create_conversation(service_url, tenant_id, user_id))
+            pending.add_done_callback(lambda _: self._opening.pop(key, None))
+        conversation_id = await asyncio.shield(pending)
+        self._opened[key] = conversation_id
+        while len(self._opened) > self.remember:
+            self._opened.popitem(last=False)
+        return conversation_id
 
     async def send_card(self, service_url: str, conversation_id: str, card: dict, tenant_id: str | None) -> str:
         return await self.client.send_activity(service_url, conversation_id, card_message(card), tenant_id=tenant_id)
+
+    async def send_text(self, service_url: str, conversation_id: str, text: str, tenant_id: str | None) -> str:
+        return await self.client.send_activity(service_url, conversation_id, text_message(text), tenant_id=tenant_id)
 
     async def update_card(self, service_url: str, conversation_id: str, activity_id: str, card: dict,
                           tenant_id: str | None) -> None:
