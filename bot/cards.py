@@ -590,7 +590,7 @@ def read_request_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
         if age_text:
             try:
                 age = int(float(age_text))
-            except ValueError:
+            except (ValueError, OverflowError):  # "abc", "nan"; "1e309" is infinity
                 problems[child_field(n, "age")] = "Enter the age as a number of years, or leave it blank."
             else:
                 if not 0 <= age <= MAX_AGE:

@@ -79,9 +79,11 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     async def database_ok() -> bool:
         try:
             await asyncio.to_thread(repo.get_meeting, "healthz")
-            return True
-        except Exception:
+        except Exception as e:
+            outages.report(e)
             return False
+        outages["database"].recovered()
+        return True
 
     app[HEALTH] = {"database": database_ok}
     task = asyncio.create_task(worker.run_forever(settings.delivery_poll_seconds), name="delivery")

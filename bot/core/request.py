@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .profile import Profile
 
 OFFSET_HINT = "an ISO 8601 date-time with a UTC offset, e.g. 2026-11-25T10:00:00+00:00"
+# A strategy meeting is decided and held now, not in 9999 (where adding a working day
+# overflows Python's dates): a year outside these is a typing slip, refused by name.
+YEARS = (2000, 2099)
 
 
 def parse_instant(v: Any) -> datetime:
@@ -30,6 +33,8 @@ def parse_instant(v: Any) -> datetime:
         raise ValueError(f"expected {OFFSET_HINT}")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"{v!r} has no UTC offset; expected {OFFSET_HINT}")
+    if not YEARS[0] <= parsed.year <= YEARS[1]:
+        raise ValueError(f"the year {parsed.year} is out of range; expected {YEARS[0]} to {YEARS[1]}")
     return parsed
 
 
