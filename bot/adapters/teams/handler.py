@@ -42,7 +42,7 @@ def actor_of(activity: dict) -> Actor:
     channel_data = activity.get("channelData") or {}
     tenant = (channel_data.get("tenant") or {}).get("id")
     return Actor(
-        aad_object_id=sender.get("aadObjectId") or None,
+        aad_object_id=(sender.get("aadObjectId") or "").strip() or None,  # blank: not known
         user_id=sender.get("id") or "",
         name=sender.get("name") or "",
         tenant_id=tenant or conversation.get("tenantId") or None,

@@ -187,7 +187,7 @@ def _check_id(body: dict, name: str, *, required: bool) -> None:
         if required:
             raise Rejected(f"{name}: missing")
         return
-    if not isinstance(part.get("id"), str) or not part["id"]:
+    if not isinstance(part.get("id"), str) or not part["id"].strip():
         raise Rejected(f"{name}.id: expected a non-empty string")
 
 
