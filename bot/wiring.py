@@ -19,7 +19,8 @@ log = logging.getLogger("bot")
 
 
 async def services_context(app: web.Application) -> AsyncIterator[None]:
-    from .adapters.connector import TEAMS_APP_LIMITS, ConnectorClient, Limit, MsalBotToken, NoAuth, RateLimiter
+    from .adapters.connector import (TEAMS_APP_LIMITS, ConnectorClient, Limit, MsalBotToken, NoAuth, RateLimiter,
+                                     RetryPolicy)
     from .adapters.db import migrate
     from .adapters.db.repository import Repository
     from .adapters.teams.handler import StrategyMeetingBot
@@ -46,8 +47,14 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     # Teams counts 50 requests a second per app per tenant across every replica; each
     # process keeps to its share (the limiter lives in the process).
     share = tuple(Limit(max(1, lim.count // settings.replicas), lim.per) for lim in TEAMS_APP_LIMITS)
-    client = ConnectorClient(session, tokens, bot_id=settings.app_id or "strategy-meeting-bot",
-                             limiter=RateLimiter(per_app=share))
+    limiter = RateLimiter(per_app=share)  # the one limiter: proactive sends and replies alike
+    client = ConnectorClient(session, tokens, bot_id=settings.app_id or "strategy-meeting-bot", limiter=limiter)
+    # Replies are sent while the person waits for the press's answer (Teams gives up on an
+    # invoke after about 15 s): fewer, shorter retries than proactive delivery, whose worker
+    # can come back later. A reply that still fails is logged; the press stands.
+    reply_client = ConnectorClient(session, tokens, bot_id=client.bot_id, limiter=limiter, request_timeout=5.0,
+                                   retry=RetryPolicy(max_attempts=3, base_delay=0.25, max_delay=2.0,
+                                                     max_retry_after=5.0))
     from .adapters.graph.client import GraphClient
     from .adapters.graph.settings import GraphSettings
     from .online_meetings import CalendarWatcher, OnlineMeetings
@@ -74,7 +81,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     service.wake_reminders = scheduler.wake
     app[SERVICE], app[WORKER], app[REMINDERS], app[OUTAGES] = service, worker, reminder_worker, outages
     app[EDGE] = TeamsEdge(AuthSettings(settings.app_id, settings.app_password),
-                          StrategyMeetingBot(service, messenger, outages))
+                          StrategyMeetingBot(service, ConnectorMessenger(reply_client), outages))
 
     async def database_ok() -> bool:
         try:

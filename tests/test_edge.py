@@ -4,6 +4,7 @@ never a traceback, and nothing is stored for what was refused. Over HTTP, with t
 emulator as Teams' service. Authentication is off here (tests/test_auth.py has it on)."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -23,7 +24,7 @@ from bot.keys import SERVICE
 from bot.outage import BUSY_TEXT
 from bot.settings import Settings
 from tests.emulators.connector import running_emulator
-from tests.emulators.teams import Person, activity, card_action
+from tests.emulators.teams import Person, activity, card_action, find_data
 
 SAM = Person("22222222-2222-4222-8222-222222222222", "29:sam", "Sam Chair", "a:sam")
 FORM = {
@@ -81,6 +82,15 @@ async def edge(db_url):
 async def sqlite_edge(tmp_path):
     async with running_edge(f"sqlite:///{tmp_path / 'edge.sqlite3'}") as e:
         yield e
+
+
+async def until(predicate, timeout: float = 15.0) -> None:
+    """Wait for background work (the delivery worker) to show; the timeout only bounds a failure."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < end, "timed out waiting"
+        await asyncio.sleep(0.02)
 
 
 async def refused(edge: Edge, response, status: int, reason: str) -> None:
@@ -327,3 +337,38 @@ async def test_with_the_database_down_a_press_is_told_to_try_again_and_nothing_i
     with engine.connect() as c:
         assert c.execute(text("SELECT COUNT(*) FROM meetings")).scalar_one() == 1
     engine.dispose()
+
+
+# --- replies go through the rate limiter, and a refused reply never fails the press -----------------------
+
+
+async def test_a_429_on_the_note_after_send_never_fails_the_press(sqlite_edge):
+    e = sqlite_edge
+    plan = await (await e.post(e.press("request_submit", FORM))).json()
+    meeting_id = find_data(plan, "meeting_id")
+    e.emulator.throttle(SAM.conversation, times=None, retry_after=1)  # Teams refuses every message to Sam
+    r = await e.post(e.press("plan_send", {"meeting_id": meeting_id}))
+    assert r.status == 200, await r.text()
+    answer = await r.json()
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive" and "Quorum" in json.dumps(answer["value"])
+    notes = [q for q in e.emulator.requests if q.conversation_id == SAM.conversation and isinstance(q.body, dict)
+             and "Microsoft Graph" in str(q.body.get("text"))]
+    assert notes and all(q.status == 429 for q in notes)  # the note was tried, refused, and dropped
+    # The invitations were written before anything was sent, and go out to the agencies.
+    await until(lambda: len([q for q in e.emulator.requests if q.method == "POST" and q.conversation_id is None]) >= 3)
+
+
+async def test_a_contact_invited_to_two_meetings_is_reached_in_the_same_chat(sqlite_edge):
+    e = sqlite_edge
+    repo = e.app[SERVICE].repo
+    meetings = []
+    for _ in range(2):
+        meeting_id = find_data(await (await e.post(e.press("request_submit", FORM))).json(), "meeting_id")
+        assert (await e.post(e.press("plan_send", {"meeting_id": meeting_id}))).status == 200
+        meetings.append(meeting_id)
+    await until(lambda: all(i.delivery_state == "delivered" for m in meetings for i in repo.list_invitations(m)))
+    creates = [q for q in e.emulator.requests if q.method == "POST" and q.conversation_id is None]
+    people = {q.body["members"][0]["id"] for q in creates}
+    assert len(people) >= 3 and len(creates) == len(people)  # one chat opened per person, not per invitation
+    chats = {m: {i.contact_aad_id: i.conversation_id for i in repo.list_invitations(m)} for m in meetings}
+    assert chats[meetings[0]] == chats[meetings[1]]
