@@ -19,7 +19,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .adapters.teams.hosting import Rejected, TeamsEdge, Unauthorized
 from .adapters.teams.wire import MAX_AUTHORIZATION_BYTES, MAX_BODY_BYTES, decode_json
-from .keys import EDGE, HEALTH, OUTAGES, SETTINGS
+from .clock import Clock
+from .keys import CLOCK, EDGE, HEALTH, OUTAGES, SETTINGS
 from .settings import Settings
 from .wiring import services_context
 
@@ -95,7 +96,8 @@ class _ProtocolErrorsOnOneLine(logging.Filter):
         return True
 
 
-def create_app(settings: Settings | None = None) -> web.Application:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
+    """The app; `clock` (default: real time) is what the bot takes as now, also at app[CLOCK]."""
     settings = settings or Settings.from_env()
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, _ProtocolErrorsOnOneLine) for f in server_log.filters):
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           handler_args={"max_field_size": max(64 * 1024, 4 * MAX_AUTHORIZATION_BYTES)})
     app[SETTINGS] = settings
+    app[CLOCK] = clock or Clock()
     app.cleanup_ctx.append(services_context)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

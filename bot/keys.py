@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .clock import Clock
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 EDGE = web.AppKey("edge", object)         # bot.adapters.teams.hosting.TeamsEdge
+CLOCK = web.AppKey("clock", Clock)       # what the service and repository take as now
 OUTAGES = web.AppKey("outages", object)   # bot.outage.Outages, shared by the edge, workers and /healthz
 HEALTH = web.AppKey("health", dict)       # name -> async check returning bool
 SERVICE = web.AppKey("service", object)   # bot.conversation.ConversationService

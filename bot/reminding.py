@@ -225,12 +225,6 @@ class ReminderScheduler:
                                max_instances=10)
 
     async def _run(self) -> None:
-        try:
-            await self._pass()
-        except asyncio.CancelledError:  # the process is stopping mid-pass: the rows keep the reminders
-            pass
-
-    async def _pass(self) -> None:
         if not self.outage.due():
             return  # backing off from an outage; a poll after the backoff tries again
         try:

@@ -12,7 +12,7 @@ from aiohttp import web
 from .config_loader import load_profiles
 from .directory import load_directories
 
-from .keys import EDGE, HEALTH, OUTAGES, REMINDERS, SERVICE, SETTINGS, WORKER
+from .keys import CLOCK, EDGE, HEALTH, OUTAGES, REMINDERS, SERVICE, SETTINGS, WORKER
 from .outage import Outages
 
 log = logging.getLogger("bot")
@@ -37,7 +37,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     cards.use_document_titles(cards.document_titles_of(profiles.values()))  # citations shown by title
     directories = load_directories(profiles, settings.config_dir)  # DirectoryError: no start on a broken area
     await asyncio.to_thread(migrate.upgrade, settings.database_url)
-    repo = Repository.from_url(settings.database_url)
+    repo = Repository.from_url(settings.database_url, clock=app[CLOCK])
     session = aiohttp.ClientSession()
     if settings.auth_enabled:
         tenant = settings.app_tenant_id if settings.app_type == "SingleTenant" else "botframework.com"
@@ -71,7 +71,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
 
     meetings = OnlineMeetings(graph, graph_settings.organiser if graph_settings else None, chair_email)
     messenger = ConnectorMessenger(client)
-    service = ConversationService(profiles, directories, repo, messenger, meetings=meetings)
+    service = ConversationService(profiles, directories, repo, messenger, meetings=meetings, clock=app[CLOCK])
     outages = Outages()
     worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds,
                             outage=outages["database"])

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.directory import load_directory, resolve
-from bot.keys import SERVICE
+from bot.keys import CLOCK, SERVICE
 from bot.online_meetings import CalendarWatcher
 from bot.settings import Settings
 from tests.emulators.connector import running_emulator
@@ -44,7 +44,7 @@ async def with_graph(db_url, monkeypatch):
 async def test_the_teams_meeting_is_created_moved_answered_and_cancelled_through_graph(with_graph):
     t, app, graph = with_graph
     service = app[SERVICE]
-    service.clock = service.repo._clock = lambda: at("2026-11-25T10:00")
+    app[CLOCK].now = at("2026-11-25T10:00")
     directory = load_directory("bristol")
     contacts = {r: resolve(directory, r, False) for r in ("social_care", "police", "health")}
     # Social care's calendar is in the organiser's tenant and busy until 12:00; police and

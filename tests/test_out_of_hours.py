@@ -14,7 +14,7 @@ from bot.config_loader import config_dir, load_profile
 from bot.core.request import parse_request
 from bot.core.routing import follow_on_deadline, office_time_between, route
 from bot.directory import load_directory
-from bot.keys import REMINDERS, SERVICE
+from bot.keys import CLOCK, REMINDERS, SERVICE
 from tests.emulators.teams import open_form
 from tests.test_bot_flow import CHAIR_AAD, Person, find_data, teams, text_of, until  # noqa: F401
 
@@ -95,11 +95,10 @@ def evening_form(area: str, **extra) -> dict:
 
 
 async def start(t, app, area: str, when: str, chair: Person, form: dict):
-    service = app[SERVICE]
-    now = [at(when)]
-    service.clock = service.repo._clock = lambda: now[0]
+    clock = app[CLOCK]
+    clock.now = at(when)
     plan = (await t.press(chair, "request_submit", form))["value"]
-    return now, plan, find_data(plan, "meeting_id")
+    return clock, plan, find_data(plan, "meeting_id")
 
 
 def edt_person(t, area: str) -> Person:
@@ -118,7 +117,7 @@ async def people_invited(t, contacts) -> dict:
 async def test_an_evening_request_goes_to_the_on_call_team_and_the_edt_chairs(teams, area):
     t, app = teams
     edt = edt_person(t, area)
-    now, plan, meeting_id = await start(t, app, area, "2026-11-25T20:00", edt, evening_form(area))
+    clock, plan, meeting_id = await start(t, app, area, "2026-11-25T20:00", edt, evening_form(area))
     assert "out-of-hours team convenes it" in text_of(plan) and "Emergency Duty Team chairs" in text_of(plan)
     status = (await t.press(edt, "plan_send", {"meeting_id": meeting_id}))["value"]
     # The EDT worker chairing fills children's social care; police and health are the on-call ones.
@@ -144,7 +143,7 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
     t, app = teams
     service, worker = app[SERVICE], app[REMINDERS]
     edt = edt_person(t, "walsall")
-    now, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T20:00", edt, evening_form("walsall"))
+    clock, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T20:00", edt, evening_form("walsall"))
     status = (await t.press(edt, "plan_send", {"meeting_id": meeting_id}))["value"]
     assert "Record a professional discussion" in text_of(status)  # on offer while not quorate
     on_call = {r: contact("walsall", f"ws-{r}-on-call") for r in ("police", "health", "paediatrician")}
@@ -164,7 +163,7 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
     assert "Only the chair" in text_of(refused)
     form = await open_form(t, edt, "discussion_open", {"meeting_id": meeting_id})
     assert "discussion_submit" in text_of(form) and "Police" in text_of(form) and "2026-11-25" in text_of(form)
-    now[0] = at("2026-11-25T21:45")
+    clock.now = at("2026-11-25T21:45")
     bad = (await t.press(edt, "discussion_submit", {"meeting_id": meeting_id, "discussed_date": "2026-11-25",
                                                     "discussed_time": "21:30", "discussed_with": "PS Bo Notreal, PPU"}))["value"]
     assert "safety planning" in text_of(bad).lower() and "discussion_submit" in text_of(bad)
@@ -195,10 +194,10 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
     assert "recorded as held" in text_of(again) and "nothing was changed" in text_of(again)
 
     # The daytime chair gets the plan when the office opens, not at night.
-    now[0] = at("2026-11-26T08:59")
+    clock.now = at("2026-11-26T08:59")
     await worker.run_until_idle()
     assert daytime.aad_object_id not in t.emulator._by_user
-    now[0] = at("2026-11-26T09:00")
+    clock.now = at("2026-11-26T09:00")
     await worker.run_until_idle()
     await until(lambda: daytime.aad_object_id in t.emulator._by_user)
     conversation = t.emulator._by_user[daytime.aad_object_id]
@@ -220,10 +219,10 @@ async def test_bristol_separate_conversations_need_a_rationale_and_the_record_be
     t, app = teams
     service, worker = app[SERVICE], app[REMINDERS]
     edt = edt_person(t, "bristol")
-    now, plan, meeting_id = await start(t, app, "bristol", "2026-11-27T19:00", edt,  # a Friday evening
+    clock, plan, meeting_id = await start(t, app, "bristol", "2026-11-27T19:00", edt,  # a Friday evening
                                         evening_form("bristol", decided_date="2026-11-27", decided_time="19:00"))
     await t.press(edt, "plan_send", {"meeting_id": meeting_id})
-    now[0] = at("2026-11-27T23:10")
+    clock.now = at("2026-11-27T23:10")
     form = await open_form(t, edt, "discussion_open", {"meeting_id": meeting_id})
     assert "rationale" in text_of(form) and "§3.1" in text_of(form) and "follow_on" in text_of(form)
     values = {"meeting_id": meeting_id, "discussed_date": "2026-11-27", "discussed_time": "23:00",
@@ -244,14 +243,14 @@ async def test_north_somerset_review_meeting_is_prompted_when_an_out_of_hours_me
     t, app = teams
     service, worker = app[SERVICE], app[REMINDERS]
     edt = edt_person(t, "north-somerset")
-    now, plan, meeting_id = await start(t, app, "north-somerset", "2026-11-25T20:00", edt, evening_form("north-somerset"))
+    clock, plan, meeting_id = await start(t, app, "north-somerset", "2026-11-25T20:00", edt, evening_form("north-somerset"))
     await t.press(edt, "plan_send", {"meeting_id": meeting_id})
     await t.press(edt, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25", "meeting_time": "21:00"})
-    now[0] = at("2026-11-25T22:05")
+    clock.now = at("2026-11-25T22:05")
     saved = await t.press(edt, "outcome_submit", {"meeting_id": meeting_id, "held": "yes", "quorate": "yes",
                                                   "decision": "joint"})
     assert "Joint section 47" in text_of(saved)
-    now[0] = at("2026-11-26T09:00")
+    clock.now = at("2026-11-26T09:00")
     await worker.run_until_idle()
     # The timing is the responsible team's (000 §Quoracy): the chair is asked to set it and can
     # raise the meeting.
@@ -286,7 +285,7 @@ async def test_a_late_afternoon_request_is_handed_to_the_edt_who_accepts_and_cha
     service = app[SERVICE]
     worker = Person(CHAIR_AAD, "29:chair", "Sam Day", t.emulator.add_conversation("a:chair", "29:chair"))
     form = evening_form("walsall", decided_time="16:30")  # same day (serious harm): 30 minutes of office left
-    now, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T16:30", worker, form)
+    clock, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T16:30", worker, form)
     assert "Only 30 minutes of office time" in text_of(plan)
     await t.press(worker, "plan_send", {"meeting_id": meeting_id})
     edt_contact = contact("walsall", "ws-edt-on-call")

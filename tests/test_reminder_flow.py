@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.directory import load_directory, resolve
-from bot.keys import REMINDERS, SERVICE
+from bot.keys import CLOCK, REMINDERS, SERVICE
 from tests.emulators.teams import open_form
 from tests.test_bot_flow import CHAIR_AAD, FORM, Person, find_data, teams, text_of, until  # noqa: F401
 
@@ -22,11 +22,11 @@ def at(s: str) -> datetime:
 async def test_reminders_follow_the_meeting_from_request_to_minutes(teams):
     t, app = teams
     service, worker = app[SERVICE], app[REMINDERS]
-    now = [at("2026-11-25T10:00")]
-    service.clock = service.repo._clock = lambda: now[0]
+    clock = app[CLOCK]
+    clock.now = at("2026-11-25T10:00")
 
     async def to(when: str) -> None:
-        now[0] = at(when)
+        clock.now = at(when)
         await worker.run_until_idle()
 
     chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
@@ -108,8 +108,8 @@ async def test_reminders_follow_the_meeting_from_request_to_minutes(teams):
 async def test_a_meeting_not_held_and_set_again_is_watched_afresh(teams):
     t, app = teams
     service, worker = app[SERVICE], app[REMINDERS]
-    now = [at("2026-11-25T10:00")]
-    service.clock = service.repo._clock = lambda: now[0]
+    clock = app[CLOCK]
+    clock.now = at("2026-11-25T10:00")
     chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
     meeting_id = find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id")
     await t.press(chair, "plan_send", {"meeting_id": meeting_id})
@@ -120,6 +120,6 @@ async def test_a_meeting_not_held_and_set_again_is_watched_afresh(teams):
     assert "deadline_imminent" not in pending()
     await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25", "meeting_time": "16:00"})
     assert {"deadline_imminent", "outcome_request"} <= pending()  # not quorate yet; the outcome will be asked again
-    now[0] = at("2026-11-25T16:01")
+    clock.now = at("2026-11-25T16:01")
     await worker.run_until_idle()
     assert any("deadline is close" in text_of(c) for c in t.cards_to(chair.conversation))
