@@ -16,7 +16,7 @@ Inside a repetition a path resolves against the item first, then the enclosing i
 root. Anything else (functions, operators) is a template error, raised as CardTemplateError.
 
 The builders take plain values (plan dicts or dataclasses, the view dataclasses below) and
-return the card as a dict; `as_attachment` wraps one for a Teams message. Cards carry the case
+return the card as a dict (the Teams adapter wraps it for a message). Cards carry the case
 reference and children's ages, never a child's name.
 
 Every submitting action is an `Action.Execute` (Teams universal actions) with an
@@ -41,7 +41,6 @@ from .core.wording import UK, as_uk, delivery_problem, role_name, uk_time  # noq
 from .core.vocabulary import CONCERNS, FLAGS, ROLE_NAMES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "cards"
-CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MAX_CHILDREN = 4
 
 
@@ -290,11 +289,6 @@ def card_json(card: Mapping[str, Any]) -> str:
 
 def card_size(card: Mapping[str, Any]) -> int:
     return len(card_json(card).encode("utf-8"))
-
-
-def as_attachment(card: Mapping[str, Any]) -> dict:
-    """A Bot Framework attachment (plain dict) carrying the card."""
-    return {"contentType": CONTENT_TYPE, "content": card}
 
 
 def _cited(rule: Any) -> dict[str, str]:
@@ -941,10 +935,6 @@ def quorum_slots(view: StatusView) -> list[QuorumSlot]:
             for r in quoracy.quorum_status(needed, answered).roles]
 
 
-def is_quorate(view: StatusView) -> bool:
-    return all(s.state == "accepted" for s in quorum_slots(view))
-
-
 def _answer_text(a: Answer) -> tuple[str, str]:
     if a.state == ACCEPTED:
         return f"Accepted by {a.name or 'their representative'}", "Good"
@@ -1020,7 +1010,7 @@ def chair_status_card(view: StatusView) -> dict:
         for a in view.answers if a.delivery_failure
     ]
     filled = sum(s.state == "accepted" for s in slots)
-    quorate = filled == len(slots)  # is_quorate(view), without working the slots out twice
+    quorate = filled == len(slots)
     live = view.state in ("sending", "sent")
     header, header_style = ("Quorate", "good") if quorate else ("Not yet quorate", "attention")
     if not live:

@@ -100,6 +100,8 @@ async def test_request_to_quorate_meeting(teams):
     # 2. A mistake comes back field by field; nothing is stored.
     bad = await t.press(chair, "request_submit", {**FORM, "child1_education": "", "decided_time": "25:99"})
     assert bad["type"] == "application/vnd.microsoft.card.adaptive" and "request_submit" in text_of(bad["value"])
+    assert "Enter a date (YYYY-MM-DD) and a time (HH:MM), UK time." in text_of(bad["value"])  # on the wrong field
+    assert "plan_send" not in text_of(bad["value"])
 
     # 3. A valid request: the plan card with the deadline, its rule and citation.
     plan = (await t.press(chair, "request_submit", FORM))["value"]
@@ -108,12 +110,12 @@ async def test_request_to_quorate_meeting(teams):
 
     # 4. Send: every invitee gets a card in a new 1:1 conversation; the chair gets a status card.
     status = (await t.press(chair, "plan_send", {"meeting_id": meeting_id}))["value"]
-    assert "quorate" in text_of(status).lower()
+    assert "Not yet quorate" in text_of(status) and "0 of 3 quorum roles filled" in text_of(status)
     directory = load_directory("bristol")
     contacts = {role: resolve(directory, role, False) for role in ("social_care", "health", "police", "education")}
     creates = lambda: [r for r in t.emulator.requests if r.method == "POST" and r.path.endswith("/v3/conversations")]
     await until(lambda: len(creates()) >= 4)
-    conversations = {r.body["members"][0]["id"]: t.emulator._by_user[r.body["members"][0]["id"]] for r in creates()}
+    conversations = {r.body["members"][0]["id"]: t.emulator.conversation_of(r.body["members"][0]["id"]) for r in creates()}
     people = {role: Person(c.aad_object_id, f"29:{role}", c.name, conversations[c.aad_object_id]) for role, c in contacts.items()}
     await until(lambda: all(t.cards_to(p.conversation) for p in people.values()))
     invitation = {role: find_data(t.cards_to(p.conversation)[0], "invitation_id") for role, p in people.items()}
@@ -185,8 +187,8 @@ async def _sent_invitations(t: Teams, chair: Person, roles) -> tuple[str, dict[s
     await t.press(chair, "plan_send", {"meeting_id": meeting_id})
     directory = load_directory("bristol")
     contacts = {role: resolve(directory, role, False) for role in roles}
-    await until(lambda: all(c.aad_object_id in t.emulator._by_user for c in contacts.values()))
-    people = {role: Person(c.aad_object_id, f"29:{role}", c.name, t.emulator._by_user[c.aad_object_id])
+    await until(lambda: all(t.emulator.conversation_of(c.aad_object_id) for c in contacts.values()))
+    people = {role: Person(c.aad_object_id, f"29:{role}", c.name, t.emulator.conversation_of(c.aad_object_id))
               for role, c in contacts.items()}
     await until(lambda: all(t.cards_to(p.conversation) for p in people.values()))
     return meeting_id, people, {role: find_data(t.cards_to(p.conversation)[0], "invitation_id") for role, p in people.items()}
@@ -205,9 +207,9 @@ async def test_a_nominated_colleague_in_the_directory_is_invited_in_the_same_rol
     assert "You nominated" in text_of(answer["value"])
     assert "They have been sent this invitation" in text_of(answer["value"])
     # The colleague gets their own invitation card, saying who sent them.
-    await until(lambda: colleague.aad_object_id in t.emulator._by_user
-                and t.cards_to(t.emulator._by_user[colleague.aad_object_id]))
-    bo = Person(colleague.aad_object_id, "29:bo", colleague.name, t.emulator._by_user[colleague.aad_object_id])
+    await until(lambda: t.emulator.conversation_of(colleague.aad_object_id)
+                and t.cards_to(t.emulator.conversation_of(colleague.aad_object_id)))
+    bo = Person(colleague.aad_object_id, "29:bo", colleague.name, t.emulator.conversation_of(colleague.aad_object_id))
     card = t.cards_to(bo.conversation)[0]
     assert "DC Bea Madeup nominated you" in text_of(card) and "Police" in text_of(card)
     assert any("nominated PS Bo Pretend" in text_of(c) for c in t.cards_to(chair.conversation))
@@ -240,9 +242,9 @@ async def test_a_nominee_the_bot_cannot_invite_is_passed_to_the_chair_and_a_decl
     colleague = load_directory("bristol").by_email("bo.pretend@avon-somerset.police.example")
     await t.press(people["police"], "invite_nominate", {
         "invitation_id": invitation["police"], "nominee_name": "Bo", "nominee_email": colleague.email})
-    await until(lambda: colleague.aad_object_id in t.emulator._by_user
-                and t.cards_to(t.emulator._by_user[colleague.aad_object_id]))
-    bo = Person(colleague.aad_object_id, "29:bo", colleague.name, t.emulator._by_user[colleague.aad_object_id])
+    await until(lambda: t.emulator.conversation_of(colleague.aad_object_id)
+                and t.cards_to(t.emulator.conversation_of(colleague.aad_object_id)))
+    bo = Person(colleague.aad_object_id, "29:bo", colleague.name, t.emulator.conversation_of(colleague.aad_object_id))
     bo_invitation = find_data(t.cards_to(bo.conversation)[0], "invitation_id")
     assert not any("Police cannot make the meeting quorate" in text_of(c) for c in t.cards_to(chair.conversation))
     await t.press(bo, "invite_decline", {"invitation_id": bo_invitation, "decline_reason": "On leave"})

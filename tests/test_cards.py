@@ -219,22 +219,18 @@ def test_template_errors_are_clear(tpl_dir):
         render("broken", {}, d)
 
 
-def test_templates_are_cached_and_never_mutated():
-    first = cards.load_template("plan")
-    before = json.dumps(first, sort_keys=True)
+def test_rendering_a_card_never_changes_the_next_one():
     plan, _ = plan_for("north-somerset", "rich_in_hours")
-    plan_card(plan, CASE_REF, "m-1")
-    assert cards.load_template("plan") is first
-    assert json.dumps(first, sort_keys=True) == before
+    first = plan_card(plan, CASE_REF, "m-1")
+    other, _ = plan_for("bristol", "small")
+    plan_card(other, "BR-2026-9999", "m-2")
+    assert plan_card(plan, CASE_REF, "m-1") == first
 
 
 def test_every_template_file_is_an_adaptive_card_1_5():
-    files = sorted(p.stem for p in cards.TEMPLATE_DIR.glob("*.json"))
-    assert files == sorted(["welcome", "request_form", "plan", "invitation", "invitation_answered", "chair_status",
-                            "message", "reminder", "outcome", "discussion", "time", "cancel", "invite"])
-    for name in files:
-        t = cards.load_template(name)
-        assert t["version"] == "1.5" and t["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    for path in cards.TEMPLATE_DIR.glob("*.json"):
+        t = json.loads(path.read_text(encoding="utf-8"))
+        assert t["version"] == "1.5" and t["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json", path.name
 
 
 # --- welcome and message --------------------------------------------------------------------
@@ -617,16 +613,11 @@ def test_status_card_size_with_many_invitees():
     assert card_size(card) < MAX_BYTES
 
 
-def test_as_attachment():
-    att = cards.as_attachment(welcome_card())
-    assert att["contentType"] == "application/vnd.microsoft.card.adaptive" and att["content"]["type"] == "AdaptiveCard"
-
-
-def test_answers_are_checked_and_quoracy_is_exposed():
+def test_answers_are_checked_and_a_full_quorum_shows_quorate():
     with pytest.raises(ValueError, match="unknown answer state 'maybe'"):
         Answer("police", "quorum", "maybe")
     plan, profile = plan_for("bristol", "small")
     view = StatusView("m", CASE_REF, profile.name, plan.quorum,
                       [Answer(r, "quorum", "accepted", "X") for r in plan.quorum], profile.escalation)
-    assert cards.is_quorate(view)
-    assert [s.state for s in cards.quorum_slots(view)] == ["accepted"] * len(plan.quorum)
+    text = texts(cards.chair_status_card(view))
+    assert "Quorate" in text and "Not yet quorate" not in text

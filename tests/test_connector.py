@@ -440,13 +440,6 @@ def test_parse_retry_after_seconds_and_dates():
     assert parse_retry_after("-5", now) == 0.0
 
 
-def test_permanent_kinds():
-    permanent = {k: DeliveryError(k, None, "x").permanent for k in
-                 ("blocked", "not_found", "bad_request", "unauthorized", "throttled", "server", "network")}
-    assert permanent == {"blocked": True, "not_found": True, "bad_request": True, "unauthorized": True,
-                         "throttled": False, "server": False, "network": False}
-
-
 def test_retry_policy_backoff_is_full_jitter_and_capped():
     import random
     policy = RetryPolicy(base_delay=0.5, max_delay=4.0)

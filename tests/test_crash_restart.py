@@ -60,7 +60,7 @@ async def test_a_process_killed_mid_fan_out_loses_nothing_and_sends_nothing_twic
             await press(http, first, emu.url, "plan_send", {"meeting_id": find_data(plan, "meeting_id")})
 
             def delivered_to(role: str) -> list:
-                conversation = emu._by_user.get(contacts[role].aad_object_id)
+                conversation = emu.conversation_of(contacts[role].aad_object_id)
                 return [r for r in emu.requests if r.conversation_id == conversation and r.method == "POST"
                         and r.status == 201 and conversation is not None]
 

@@ -107,8 +107,8 @@ def edt_person(t, area: str) -> Person:
 
 
 async def people_invited(t, contacts) -> dict:
-    await until(lambda: all(c.aad_object_id in t.emulator._by_user for c in contacts.values()))
-    people = {r: Person(c.aad_object_id, f"29:{r}", c.name, t.emulator._by_user[c.aad_object_id]) for r, c in contacts.items()}
+    await until(lambda: all(t.emulator.conversation_of(c.aad_object_id) for c in contacts.values()))
+    people = {r: Person(c.aad_object_id, f"29:{r}", c.name, t.emulator.conversation_of(c.aad_object_id)) for r, c in contacts.items()}
     await until(lambda: all(t.cards_to(p.conversation) for p in people.values()))
     return people
 
@@ -196,11 +196,11 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
     # The daytime chair gets the plan when the office opens, not at night.
     clock.now = at("2026-11-26T08:59")
     await worker.run_until_idle()
-    assert daytime.aad_object_id not in t.emulator._by_user
+    assert t.emulator.conversation_of(daytime.aad_object_id) is None
     clock.now = at("2026-11-26T09:00")
     await worker.run_until_idle()
-    await until(lambda: daytime.aad_object_id in t.emulator._by_user)
-    conversation = t.emulator._by_user[daytime.aad_object_id]
+    await until(lambda: t.emulator.conversation_of(daytime.aad_object_id))
+    conversation = t.emulator.conversation_of(daytime.aad_object_id)
     plan_cards = [c for c in t.cards_to(conversation) if "plan_send" in text_of(c)]
     assert len(plan_cards) == 1 and child_id in text_of(plan_cards[0])
     assert "Professional Discussions" in text_of(plan_cards[0])

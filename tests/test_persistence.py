@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.pool import NullPool
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
@@ -544,6 +545,24 @@ def test_aware_datetimes_round_trip_as_utc(repo, url):
 # --- engine -------------------------------------------------------------------------
 
 
+def test_a_connection_the_database_server_dropped_is_replaced_without_an_error(db_url):
+    """A PostgreSQL restart or failover closes pooled connections; the next request must not
+    fail on one of them (the engine pings before use)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite connections are files, not sessions a server can drop")
+    engine, admin = make_engine(db_url), make_engine(db_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with admin.connect() as conn:  # the server ends the pooled session
+            assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar() is True
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
 def test_engine_settings(url):
     engine = make_engine(url)
     try:
@@ -552,8 +571,6 @@ def test_engine_settings(url):
                 assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
-            else:
-                assert engine.pool._pre_ping
             # Foreign keys are enforced on both: no invitation for a meeting that isn't.
             with pytest.raises(Exception, match="(?i)foreign key"):
                 conn.execute(Invitation.__table__.insert().values(

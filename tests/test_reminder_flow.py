@@ -36,8 +36,8 @@ async def test_reminders_follow_the_meeting_from_request_to_minutes(teams):
     await t.press(chair, "plan_send", {"meeting_id": meeting_id})
     directory = load_directory("bristol")
     contacts = {role: resolve(directory, role, False) for role in ("social_care", "health", "police")}
-    await until(lambda: all(c.aad_object_id in t.emulator._by_user for c in contacts.values()))
-    people = {r: Person(c.aad_object_id, f"29:{r}", c.name, t.emulator._by_user[c.aad_object_id]) for r, c in contacts.items()}
+    await until(lambda: all(t.emulator.conversation_of(c.aad_object_id) for c in contacts.values()))
+    people = {r: Person(c.aad_object_id, f"29:{r}", c.name, t.emulator.conversation_of(c.aad_object_id)) for r, c in contacts.items()}
     await until(lambda: all(t.cards_to(p.conversation) for p in people.values()))
     invitation = {r: find_data(t.cards_to(p.conversation)[0], "invitation_id") for r, p in people.items()}
     for role in ("social_care", "health"):

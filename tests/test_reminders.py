@@ -118,7 +118,9 @@ def test_an_out_of_hours_meeting_reminds_the_edt_at_night():
                                                            inv("health", delivered="2026-11-25T21:05"),
                                                            inv("police", delivered="2026-11-25T21:05", on_call=True)])
     assert f.chair_on_call
-    for p in planned(f).values():
+    items = list(planned(f).values())
+    assert {p.kind for p in items} >= {"chase", "no_answer", "deadline_approaching", "deadline_imminent"}
+    for p in items:
         local = p.due_at.astimezone(UK)
         assert local.date() == datetime(2026, 11, 25).date() or local.hour < 9  # nothing waits for the office
 
@@ -177,6 +179,11 @@ def test_every_area_plans_reminders_with_unique_keys_citations_and_no_time_after
     for outcome in (None, enquiry):
         f = facts(area, "2026-11-25T10:00", meeting_at="2026-11-25T14:00", invitations=ALL_WAITING, outcome=outcome)
         items = reminders.planned(f, PROFILES[area].area_calendar)
+        kinds = {p.kind for p in items}
+        # Something to check: before the outcome, the deadline reminders and the chases; after
+        # an enquiry decision, the follow-ups the area's protocol sets.
+        assert ({"deadline_approaching", "deadline_imminent", "chase", "no_answer"} <= kinds if outcome is None
+                else any(p.follow_up for p in items))
         assert len({p.key for p in items}) == len(items)
         for p in items:
             assert p.title and p.text

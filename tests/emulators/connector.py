@@ -198,6 +198,10 @@ class ConnectorEmulator:
 
     # -- queries --------------------------------------------------------------------------
 
+    def conversation_of(self, user_id: str) -> str | None:
+        """The 1:1 chat the bot has with `user_id` (as Teams would answer a create), if any."""
+        return self._by_user.get(user_id)
+
     def requests_for(self, conversation_id: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.conversation_id == conversation_id]
 
