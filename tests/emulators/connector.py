@@ -98,8 +98,9 @@ class _Enforcement:
     per_app: int
     window: float
     retry_after: int
+    per_tenant: bool = False
     conversation_times: dict[str, deque[float]] = field(default_factory=dict)
-    app_times: deque[float] = field(default_factory=deque)
+    app_times: dict[str | None, deque[float]] = field(default_factory=dict)
 
 
 class ConnectorEmulator:
@@ -109,6 +110,7 @@ class ConnectorEmulator:
         self.url = ""  # set once started: the service URL to give the client
         self.requests: list[RecordedRequest] = []
         self.conversations: dict[str, str] = {}            # conversation id -> user id
+        self.tenants: dict[str, str | None] = {}           # conversation id -> tenant its create named
         self.activities: dict[str, dict[str, Any]] = {}    # conversation id -> {activity id: activity}
         self.limit_violations = 0
         self._rules: list[_Rule] = []
@@ -161,12 +163,15 @@ class ConnectorEmulator:
         self._required_token = token
 
     def enforce_limits(self, per_conversation: int = 7, per_app: int = 50, window: float = 1.0,
-                       retry_after: int = 1) -> None:
+                       retry_after: int = 1, *, per_tenant: bool = False) -> None:
         """Refuse (429) what Teams would refuse: > per_conversation or > per_app per window.
 
-        Every received request counts, refused or not, as a strict service would count it.
+        `per_app` counts all tenants together unless `per_tenant` (Teams' own rule: per app
+        *per tenant*; a conversation's tenant is the one its create named, None for those
+        added with `add_conversation`). Every received request counts, refused or not, as a
+        strict service would count it.
         """
-        self._enforcement = _Enforcement(per_conversation, per_app, window, retry_after)
+        self._enforcement = _Enforcement(per_conversation, per_app, window, retry_after, per_tenant)
 
     def hold(self, target: str, operations: tuple[str, ...] = ("send",)) -> None:
         """Keep matching requests waiting, unanswered and undelivered, until `release()`: a
@@ -248,11 +253,16 @@ class ConnectorEmulator:
         now = rec.received_at
         key = rec.conversation_id if op != "create" else f"create:{rec.user_id}"
         thread = e.conversation_times.setdefault(str(key), deque())
-        for times in (thread, e.app_times):
+        tenant = None
+        if e.per_tenant:
+            tenant = rec.body.get("tenantId") if op == "create" and isinstance(rec.body, dict) \
+                else self.tenants.get(rec.conversation_id or "")
+        app = e.app_times.setdefault(tenant, deque())
+        for times in (thread, app):
             while times and times[0] <= now - e.window:
                 times.popleft()
             times.append(now)
-        if len(thread) > e.per_conversation or len(e.app_times) > e.per_app:
+        if len(thread) > e.per_conversation or len(app) > e.per_app:
             self.limit_violations += 1
             return _error(429, "Throttled", {"Retry-After": str(e.retry_after)})
         return None
@@ -277,6 +287,7 @@ class ConnectorEmulator:
         user = body["members"][0]["id"]
         # Teams answers a create for an existing 1:1 chat with that chat's id.
         conversation_id = self._by_user.get(user) or self.add_conversation(f"a:1{secrets.token_urlsafe(12)}", user)
+        self.tenants.setdefault(conversation_id, body.get("tenantId"))
         return await self._answer(rec, web.json_response({"id": conversation_id}, status=201))
 
     async def _send(self, request: web.Request) -> web.Response:
