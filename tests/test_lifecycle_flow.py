@@ -178,6 +178,7 @@ async def test_held_cannot_be_recorded_before_the_start_and_a_not_held_meeting_k
     chair = chair_of(t)
     meeting_id, _, _ = await _sent_invitations(t, chair, ("police",))
     repo, service = app[SERVICE].repo, app[SERVICE]
+    await until(lambda: repo.get_meeting(meeting_id).state == "sent")  # the worker settles it just after the cards
     later = service.clock() + timedelta(days=1)
     await t.press(chair, "time_submit", {"meeting_id": meeting_id, "meeting_date": f"{later:%Y-%m-%d}",
                                          "meeting_time": "11:00", "join_url": "https://teams.microsoft.com/l/x",
