@@ -13,6 +13,6 @@ EDGE = web.AppKey("edge", object)         # bot.adapters.teams.hosting.TeamsEdge
 CLOCK = web.AppKey("clock", Clock)       # what the service and repository take as now
 OUTAGES = web.AppKey("outages", object)   # bot.outage.Outages, shared by the edge, workers and /healthz
 HEALTH = web.AppKey("health", dict)       # name -> async check returning bool
-SERVICE = web.AppKey("service", object)   # bot.conversation.ConversationService
+SERVICE = web.AppKey("service", object)   # bot.service.ConversationService
 WORKER = web.AppKey("worker", object)     # bot.delivery.DeliveryWorker
 REMINDERS = web.AppKey("reminders", object)  # bot.reminding.ReminderWorker
