@@ -17,8 +17,8 @@ from bot.directory import load_directory, resolve
 from bot.settings import Settings
 from bot.adapters.connector import RetryPolicy
 from bot.delivery import DeliveryWorker
-from bot.keys import SERVICE, WORKER
-from tests.emulators.connector import running_emulator
+from bot.keys import CLOCK, SERVICE, WORKER
+from tests.emulators.connector import ANY, running_emulator
 from tests.emulators.teams import TENANT, Person, activity, card_action, find_data  # noqa: F401  (re-exported)
 
 CHAIR_AAD = "22222222-2222-4222-8222-222222222222"
@@ -283,19 +283,24 @@ async def test_delivery_that_keeps_failing_is_given_up_after_its_attempts_and_th
 
 async def test_a_slow_send_keeps_its_lease_so_another_replica_does_not_send_it_again(teams):
     t, app = teams
-    service, worker = app[SERVICE], app[WORKER]
+    service, worker, clock = app[SERVICE], app[WORKER], app[CLOCK]
+    clock.now = datetime.now(timezone.utc)  # leases expire on the bot's clock, which the test moves
     worker.lease_seconds = 0.6  # renewed every 0.2 s while the send is in flight
     other = DeliveryWorker(service, owner="replica-2", lease_seconds=0.6)
     chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
     plan = (await t.press(chair, "request_submit", FORM))["value"]
-    t.emulator.delay = 2.0  # Teams answers each call after 2 s: far longer than a lease
-    await t.press(chair, "plan_send", {"meeting_id": find_data(plan, "meeting_id")})
+    meeting_id = find_data(plan, "meeting_id")
+    t.emulator.hold(ANY, ("create",))  # Teams keeps the invitees' chats waiting: far longer than a lease
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
     creates = lambda: [r for r in t.emulator.requests if r.path.endswith("/v3/conversations")]
     await until(lambda: len(creates()) >= 4)
-    for _ in range(8):  # the other replica keeps looking while the slow sends are in flight
+    renewed = lambda: all(i.delivery_state == "pending" and i.lease_expires_at > clock.now + timedelta(seconds=0.4)
+                          for i in service.repo.list_invitations(meeting_id))
+    for _ in range(8):  # 2.4 s of the bot's time, four leases: the other replica keeps looking
+        clock.now += timedelta(seconds=0.3)
+        await until(renewed)  # the heartbeat has renewed every lease in flight, however busy the machine
         assert await other.run_once() == 0
-        await asyncio.sleep(0.25)
-    t.emulator.delay = 0
+    t.emulator.release()
     sends = lambda: [r for r in t.emulator.requests if r.method == "POST" and r.conversation_id
                      and r.conversation_id != chair.conversation and r.status == 201]
     await until(lambda: len(sends()) >= 4)
