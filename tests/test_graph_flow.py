@@ -61,7 +61,7 @@ async def test_the_teams_meeting_is_created_moved_answered_and_cancelled_through
     await t.press(chair, "plan_send", {"meeting_id": meeting_id})
     assert graph.events_of(ORGANISER) == []  # no time yet: no event
     people = {r: None for r in contacts}
-    await until(lambda: all(c.aad_object_id in t.emulator._by_user for c in contacts.values()))
+    await until(lambda: all(t.emulator.conversation_of(c.aad_object_id) for c in contacts.values()))
     # The chair picks the proposed 12:00: the event is created with every invitee.
     picked = (await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25",
                                                          "meeting_time": "12:00"}))["value"]
@@ -104,7 +104,7 @@ async def test_the_teams_meeting_is_created_moved_answered_and_cancelled_through
     # The chair's words never leave the organisation: not in Outlook's cancellation, not to the police.
     assert graph.events_of(ORGANISER)[0].cancel_comment == "Cancelled by the chair (Sam Chair). To ask why, contact the chair directly."
     assert service.repo.get_meeting(meeting_id).state == "cancelled"
-    police_chat = t.emulator._by_user[contacts["police"].aad_object_id]
+    police_chat = t.emulator.conversation_of(contacts["police"].aad_object_id)
     told = [text_of(c) for c in t.cards_to(police_chat) if "cancelled" in text_of(c)]
     assert told and all("Child moved out of area" not in c and "Cancelled by the chair (Sam Chair)" in c for c in told)
     assert not [r for r in service.repo.list_reminders(meeting_id) if r.state == "pending"]

@@ -21,7 +21,7 @@ from bot.adapters.db.engine import normalize_url
 from bot.app import create_app
 from bot.core.privacy import meeting_code
 from bot.directory import load_directory, resolve
-from bot.keys import SERVICE
+from bot.keys import CLOCK, SERVICE
 from bot.settings import Settings
 from tests.emulators.connector import running_emulator
 from tests.emulators.graph import running_graph_emulator
@@ -74,7 +74,7 @@ async def test_identifiers_typed_anywhere_are_refused_and_never_stored_sent_or_e
     caplog.set_level(logging.DEBUG)
     t, app, graph, url = bot
     service = app[SERVICE]
-    service.clock = service.repo._clock = lambda: at("2026-11-25T10:00")
+    app[CLOCK].now = at("2026-11-25T10:00")
     chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
     refusals: list[str] = []
 
@@ -93,8 +93,8 @@ async def test_identifiers_typed_anywhere_are_refused_and_never_stored_sent_or_e
     await t.press(chair, "plan_send", {"meeting_id": meeting_id})
     directory = load_directory("bristol")
     contacts = {r: resolve(directory, r, False) for r in ("social_care", "police", "health", "education")}
-    await until(lambda: all(c.aad_object_id in t.emulator._by_user for c in contacts.values()))
-    people = {r: Person(c.aad_object_id, f"29:{r}", c.name, t.emulator._by_user[c.aad_object_id]) for r, c in contacts.items()}
+    await until(lambda: all(t.emulator.conversation_of(c.aad_object_id) for c in contacts.values()))
+    people = {r: Person(c.aad_object_id, f"29:{r}", c.name, t.emulator.conversation_of(c.aad_object_id)) for r, c in contacts.items()}
     await until(lambda: all(t.cards_to(p.conversation) for p in people.values()))
     invitation = {r: find_data(t.cards_to(p.conversation)[0], "invitation_id") for r, p in people.items()}
     await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25", "meeting_time": "14:00"})
@@ -196,7 +196,7 @@ async def test_a_cancel_reason_reaches_invitees_in_the_chairs_tenant_only(db_url
             await press("plan_send", {"meeting_id": meeting_id})
             directory = load_directory("bristol")
             inside, outside = (resolve(directory, r, False) for r in ("social_care", "police"))
-            chat = lambda c: emulator._by_user.get(c.aad_object_id)
+            chat = lambda c: emulator.conversation_of(c.aad_object_id)
             await until(lambda: chat(inside) and chat(outside) and t.cards_to(chat(inside)) and t.cards_to(chat(outside)))
             # Only invitations recorded as delivered are told of the cancellation: wait for the
             # record, not just the card (under load the record can lag the card, and this flaked).
