@@ -323,7 +323,7 @@ async def test_out_of_hours_the_edt_fills_the_social_care_place_not_the_day_work
     t, app = teams
     service = app[SERVICE]
     worker = Person(CHAIR_AAD, "29:chair", "Sam Day", t.emulator.add_conversation("a:chair", "29:chair"))
-    now, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T16:30", worker,
+    clock, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T16:30", worker,
                                         evening_form("walsall", decided_time="16:30"))
     assert "Emergency Duty Team" in text_of(plan)
     status = (await t.press(worker, "plan_send", {"meeting_id": meeting_id}))["value"]
@@ -345,9 +345,9 @@ async def test_the_export_carries_the_professional_discussion_and_the_follow_on_
     t, app = teams
     service = app[SERVICE]
     edt = edt_person(t, "walsall")
-    now, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T20:00", edt, evening_form("walsall"))
+    clock, plan, meeting_id = await start(t, app, "walsall", "2026-11-25T20:00", edt, evening_form("walsall"))
     await t.press(edt, "plan_send", {"meeting_id": meeting_id})
-    now[0] = at("2026-11-25T21:45")
+    clock.now = at("2026-11-25T21:45")
     done = (await t.press(edt, "discussion_submit", {
         "meeting_id": meeting_id, "discussed_date": "2026-11-25", "discussed_time": "21:30",
         "discussed_with": "PS Bo Notreal, PPU", "safety_plan": "Stays with grandmother tonight; visit 10:00.",
