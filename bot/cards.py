@@ -108,7 +108,7 @@ def render(name: str, data: Mapping[str, Any], directory: Path | None = None) ->
         raise CardTemplateError(f"card template {name!r}: {e}") from None
     if not isinstance(card, dict):
         raise CardTemplateError(f"card template {name!r}: the top-level card was dropped or repeated")
-    return _titled(card, _DOCUMENTS.titles())
+    return card
 
 
 class _DocumentTitles:
@@ -154,19 +154,6 @@ def readable(text: str) -> str:
     """A citation as people read it: the document's title, then its section."""
     titles, pattern = _DOCUMENTS.titles()
     return pattern.sub(lambda m: titles[m.group(1)], text) if pattern else text
-
-
-def _titled(node: Any, found: tuple[dict[str, str], re.Pattern[str] | None]) -> Any:
-    titles, pattern = found
-    if pattern is None:
-        return node
-    if isinstance(node, str):
-        return pattern.sub(lambda m: titles[m.group(1)], node) if " §" in node else node
-    if isinstance(node, dict):
-        return {k: _titled(v, found) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_titled(v, found) for v in node]
-    return node
 
 
 def _render(node: Any, scope: _Scope) -> Any:
@@ -225,10 +212,13 @@ def _interpolate(text: str, scope: _Scope) -> Any:
     match = _EXPR.fullmatch(text)
     if match:
         value = _evaluate(match.group(1), scope)
+        if isinstance(value, str):
+            return readable(value) if " §" in value else value
         return "" if value is _MISSING or value is None else value
     if "${" not in text:
         return text
-    return _EXPR.sub(lambda m: _as_text(_evaluate(m.group(1), scope)), text)
+    out = _EXPR.sub(lambda m: _as_text(_evaluate(m.group(1), scope)), text)
+    return readable(out) if " §" in out else out  # citations by their document's title
 
 
 def _as_text(value: Any) -> str:
