@@ -145,8 +145,8 @@ async def test_request_to_quorate_meeting(teams):
     await until(lambda: notices())  # sent by the reminder worker, at once
     await asyncio.sleep(0.3)
     assert len(notices()) == 1
-    updates = [r for r in t.emulator.requests if r.method == "PUT" and r.conversation_id == chair.conversation]
-    assert updates and "Quorate" in text_of(updates[-1].body)
+    updates = lambda: [r for r in t.emulator.requests if r.method == "PUT" and r.conversation_id == chair.conversation]
+    await until(lambda: updates() and "Quorate" in text_of(updates()[-1].body))
 
     # 8. Only the chair manages the meeting.
     refused = await t.press(people["police"], "plan_send", {"meeting_id": meeting_id})

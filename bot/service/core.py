@@ -31,7 +31,7 @@ log = logging.getLogger("bot.service")
 T = TypeVar("T")
 # Changes to one meeting within this window share one update of the chair's card: Teams
 # allows 7 messages a second per chat, and fifty agencies answering together need one card.
-REFRESH_WINDOW = 0.3
+REFRESH_WINDOW = 1.0
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from bot.service.records import (
     InvitationRecord, NewInvitation, NotFound, ResponseResult,
 )
 
-from .checks import _choice, _instant, _record, _text
+from .checks import _columns, _choice, _instant, _record, _text
 from .lease_queue import LeaseQueue
 from .models import (
     INVITATION_LEVELS, MEETING_STATES, RESPONSES, Event, Invitation, Meeting,
@@ -88,17 +88,16 @@ class InvitationStore(StoreBase):
 
     def get_invitation(self, invitation_id: str) -> InvitationRecord | None:
         with self._read() as s:
-            row = s.get(Invitation, invitation_id, populate_existing=True)
+            row = s.execute(select(*_INVITATION_COLUMNS).where(Invitation.id == invitation_id)).first()
             return None if row is None else _record(InvitationRecord, row)
 
     @staticmethod
     def _invitations(s: Session, meeting_id: str) -> list[InvitationRecord]:
         # Stable, meaningful order: as added, then quorum/must/should, then role.
         rank = case({lvl: i for i, lvl in enumerate(INVITATION_LEVELS)}, value=Invitation.level)
-        rows = s.scalars(
-            select(Invitation).where(Invitation.meeting_id == meeting_id)
+        rows = s.execute(
+            select(*_INVITATION_COLUMNS).where(Invitation.meeting_id == meeting_id)
             .order_by(Invitation.created_at, rank, Invitation.role, Invitation.contact_id)
-            .execution_options(populate_existing=True)
         ).all()
         return [_record(InvitationRecord, r) for r in rows]
 
@@ -228,3 +227,6 @@ class InvitationStore(StoreBase):
                                 "response": response, "detail": detail, "previous": previous}))
             s.flush()
             return ResponseResult("recorded", _record(InvitationRecord, row), previous)
+
+
+_INVITATION_COLUMNS = _columns(Invitation, InvitationRecord)

@@ -12,7 +12,7 @@ from bot.service.records import (
     MeetingRecord, NotFound, VersionConflict,
 )
 
-from .checks import _choice, _instant, _json, _record, _text
+from .checks import _columns, _choice, _instant, _json, _record, _text
 from .models import (
     MEETING_STATES, Event, Invitation, Meeting,
 )
@@ -60,7 +60,8 @@ class MeetingStore(StoreBase):
         turns and each re-plans the reminders from the other's result; on SQLite the IMMEDIATE
         transaction already excludes other writers."""
         with self._session() as s:
-            row = s.get(Meeting, meeting_id, with_for_update=_MEETING_LOCK, populate_existing=True)
+            row = s.execute(select(*_MEETING_COLUMNS).where(Meeting.id == meeting_id)
+                            .with_for_update(**_MEETING_LOCK)).first()
             return None if row is None else _record(MeetingRecord, row)
 
 
@@ -94,7 +95,7 @@ class MeetingStore(StoreBase):
 
     def get_meeting(self, meeting_id: str) -> MeetingRecord | None:
         with self._read() as s:
-            row = s.get(Meeting, meeting_id, populate_existing=True)
+            row = s.execute(select(*_MEETING_COLUMNS).where(Meeting.id == meeting_id)).first()
             return None if row is None else _record(MeetingRecord, row)
 
     def update_meeting_fields(
@@ -168,3 +169,6 @@ class MeetingStore(StoreBase):
                 Meeting.event_id.is_not(None), Meeting.state.in_(("sending", "sent", "not_held")),
                 Meeting.meeting_at > starting_after).order_by(Meeting.meeting_at))
             return [_record(MeetingRecord, r) for r in rows]
+
+
+_MEETING_COLUMNS = _columns(Meeting, MeetingRecord)
