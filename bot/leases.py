@@ -26,5 +26,10 @@ async def keep_leases(in_flight: set[str], extend: Callable[[list[str], datetime
         until = clock() + timedelta(seconds=lease_seconds)
         try:
             await asyncio.to_thread(extend, list(in_flight), until)
-        except Exception:
-            log.exception("could not renew leases")
+        except Exception as e:
+            from .outage import dependency_of
+
+            if dependency_of(e) is None:
+                log.exception("could not renew leases")
+            else:  # the worker's own outage line says the database is away; no traceback per beat
+                log.warning("could not renew %d lease(s): the %s is unavailable", len(in_flight), dependency_of(e))

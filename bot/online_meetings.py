@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -31,6 +31,7 @@ from .core.calendar import AreaCalendar
 from .core.privacy import cancelled_by_chair, meeting_code
 from .core.slots import Slot, earliest_slots
 from .core.wording import role_name, uk_time
+from .outage import Outage
 
 if TYPE_CHECKING:
     from .adapters.db.repository import InvitationRecord, MeetingRecord
@@ -173,6 +174,7 @@ class CalendarWatcher:
 
     service: Any  # ConversationService
     meetings: OnlineMeetings
+    outage: Outage = field(default_factory=lambda: Outage("database"))
 
     async def poll_once(self) -> int:
         """Read every live meeting's event; returns how many answers changed."""
@@ -215,6 +217,10 @@ class CalendarWatcher:
         while True:
             try:
                 await self.poll_once()
-            except Exception:
-                log.exception("reading calendar answers failed")
+                self.outage.recovered()
+            except Exception as e:
+                if self.outage.is_outage(e):
+                    self.outage.failed(e)  # one line when it starts, one when it ends
+                else:
+                    log.exception("reading calendar answers failed")
             await asyncio.sleep(every)

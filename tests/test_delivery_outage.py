@@ -112,3 +112,25 @@ async def test_a_meeting_left_sending_by_a_dead_process_is_settled_by_the_next_w
     service.wake_delivery()
     await until(lambda: repo.get_meeting(meeting.id).state == "sent")
     assert [e.kind for e in repo.list_events(meeting.id)].count("all_delivered") == 1
+
+
+async def test_a_lease_heartbeat_during_an_outage_logs_a_line_not_a_traceback(caplog):
+    """While the database is away the worker's own outage line says so; the heartbeat that
+    cannot renew its leases adds a plain warning per beat, never a traceback."""
+    from datetime import datetime, timezone
+
+    from bot.leases import keep_leases
+
+    in_flight = {"a", "b"}
+    beats = []
+
+    def extend(ids, until):
+        beats.append(ids)
+        if len(beats) >= 2:
+            in_flight.clear()  # the sends finished
+        raise OperationalError("UPDATE invitations", {}, Exception("server closed the connection unexpectedly"))
+
+    await keep_leases(in_flight, extend, lambda: datetime.now(timezone.utc), lease_seconds=0.03)
+    renewals = [r for r in caplog.records if "renew" in r.getMessage()]
+    assert len(beats) == 2 and renewals
+    assert all(r.exc_info is None and "database is unavailable" in r.getMessage() for r in renewals)
