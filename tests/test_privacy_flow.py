@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,11 +23,10 @@ from bot.directory import load_directory, resolve
 from bot.keys import CLOCK, SERVICE
 from bot.settings import Settings
 from tests.emulators.connector import running_emulator
-from tests.emulators.graph import running_graph_emulator
+from tests.test_graph_flow import ORGANISER, at, with_graph  # noqa: F401  (fixture)
 from tests.test_bot_flow import CHAIR_AAD, FORM, Person, Teams, find_data, text_of, until
 
 UK = ZoneInfo("Europe/London")
-ORGANISER = "strategy.meetings@bristol-council.example"
 NAME = "Jayden Smith"
 IDENTIFIERS = {  # what is typed -> the forms it may take anywhere it leaked to
     "date of birth": (f"{NAME} DOB 01/02/2019", ("01/02/2019", "2019-02-01")),
@@ -41,19 +39,10 @@ FOUND = {"date of birth": "looks like a date of birth", "NHS number": "looks lik
 NEEDLES = [NAME, "Jayden", *(form for _, forms in IDENTIFIERS.values() for form in forms)]
 
 
-def at(s: str) -> datetime:
-    return datetime.fromisoformat(s).replace(tzinfo=UK)
-
-
 @pytest.fixture
-async def bot(db_url, monkeypatch):
-    async with running_graph_emulator() as graph, running_emulator() as emulator:
-        for key, value in graph.env(organiser=ORGANISER).items():
-            monkeypatch.setenv(key, value)
-        graph.add_mailbox(ORGANISER)
-        app = create_app(replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2))
-        async with TestClient(TestServer(app)) as client:
-            yield Teams(client, emulator), app, graph, db_url
+def bot(with_graph, db_url):
+    """The bot with the Teams and Graph emulators (tests/test_graph_flow.py), and its database."""
+    return (*with_graph, db_url)
 
 
 def leaks(haystack: str) -> list[str]:
