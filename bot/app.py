@@ -2,6 +2,7 @@
 
 POST /api/messages  Bot Framework activities from Teams (JWT-authenticated when an app id is set)
 GET  /healthz       liveness, the database, and any outage the workers are riding out
+GET/POST /answer/{token}  the answer page for invitees the bot cannot message (bot/web/answer_page.py)
 
 /api/messages answers everything with a 2xx or a 4xx and a short reason (a 503 only when the
 database or Graph is down and the caller is not a person in Teams); in this order:
@@ -22,6 +23,7 @@ from .adapters.teams.wire import MAX_AUTHORIZATION_BYTES, MAX_BODY_BYTES, decode
 from .clock import Clock
 from .keys import CLOCK, EDGE, HEALTH, OUTAGES, SETTINGS
 from .settings import Settings
+from .web import answer_page
 from .wiring import services_context
 
 log = logging.getLogger("bot")
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.cleanup_ctx.append(services_context)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+    answer_page.add_routes(app)  # GET/POST /answer/{token}: people the bot cannot message in Teams
     return app
 
 

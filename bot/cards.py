@@ -791,6 +791,11 @@ def _invitation_data(view: InvitationView) -> dict[str, Any]:
     }
 
 
+def invitation_fields(view: InvitationView) -> dict[str, Any]:
+    """What the invitation card shows, as text (the answer page shows the same, less the case reference)."""
+    return _invitation_data(view)
+
+
 def invitation_card(meeting: InvitationView) -> dict:
     """Actions (data carries invitation_id): invite_accept; invite_decline (decline_reason);
     invite_nominate (nominee_name, nominee_email); invite_written (written_information)."""

@@ -31,8 +31,10 @@ from .adapters.connector import DeliveryError
 from .adapters.db.repository import InvitationRecord
 from .service import ConversationService
 from .service.core import Change
+from .service.link_answers import link_notice
 from .leases import keep_leases, retry_delay
 from .outage import Outage
+
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,8 @@ class DeliveryWorker:
                 await service.tell_chair(
                     meeting, f"{cards.role_name(inv.role)} could not be reached in Teams",
                     f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(kind, kind)}. "
-                    f"Reach them another way: email {inv.contact_email or 'not known'}, phone {inv.contact_phone or 'not known'}.")
+                    f"Reach them another way: email {inv.contact_email or 'not known'}, phone {inv.contact_phone or 'not known'}."
+                    + link_notice(service, inv))
             else:  # plan the chair's "not delivered yet, still trying", and show it on the card
                 try:
                     await service.after_answer(inv.meeting_id)

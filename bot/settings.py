@@ -25,6 +25,12 @@ class Settings:
     reminder_poll_seconds: float = 30.0
     replicas: int = 1  # processes sharing one app registration: each takes its share of Teams' rate
     calendar_poll_seconds: float = 120.0  # how often attendees' calendar answers are read (with Graph)
+    # Answer links (bot/answer_links.py): where the bot is reachable from outside, the signing
+    # secret (empty: one kept in var/, fine for one process) and how long a link lasts.
+    public_url: str = ""
+    answer_link_secret: str = field(default="", repr=False)
+    answer_link_days: float = 10.0
+    var_dir: Path = ROOT / "var"
 
     @property
     def auth_enabled(self) -> bool:
@@ -48,4 +54,12 @@ class Settings:
             reminder_poll_seconds=float(env.get("STRATBOT_REMINDER_POLL_SECONDS", defaults.reminder_poll_seconds)),
             replicas=max(1, int(env.get("STRATBOT_REPLICAS", defaults.replicas))),
             calendar_poll_seconds=float(env.get("STRATBOT_CALENDAR_POLL_SECONDS", defaults.calendar_poll_seconds)),
+            public_url=env.get("STRATBOT_PUBLIC_URL", ""),
+            answer_link_secret=env.get("STRATBOT_ANSWER_LINK_SECRET", ""),
+            answer_link_days=float(env.get("STRATBOT_ANSWER_LINK_DAYS", defaults.answer_link_days)),
         )
+
+    @property
+    def base_url(self) -> str:
+        """Where people outside reach the bot (answer links): STRATBOT_PUBLIC_URL, else host and port."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

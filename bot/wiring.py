@@ -71,7 +71,14 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
 
     meetings = OnlineMeetings(graph, graph_settings.organiser if graph_settings else None, chair_email)
     messenger = ConnectorMessenger(client)
-    service = ConversationService(profiles, directories, repo, messenger, meetings=meetings, clock=app[CLOCK])
+    from datetime import timedelta
+
+    from .answer_links import AnswerLinks, load_secret
+
+    links = AnswerLinks(load_secret(settings.answer_link_secret, settings.var_dir), settings.base_url,
+                        clock=app[CLOCK], max_age=timedelta(days=settings.answer_link_days))
+    service = ConversationService(profiles, directories, repo, messenger, meetings=meetings, clock=app[CLOCK],
+                                  answer_links=links)
     outages = Outages()
     worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds,
                             outage=outages["database"])

@@ -3,10 +3,11 @@ information in writing. Only the invited person answers; a meeting that no longe
 answers (cancelled, held, closed) says so and changes nothing."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .. import cards
-from .records import InvitationRecord, MeetingRecord, NewInvitation
+from .records import InvitationRecord, MeetingRecord, NewInvitation, ResponseResult
 from ..core.meeting import Chair, Command, Refused
 from .core import Actor, Change, ConversationService, Reply, aggregate
 
@@ -39,38 +40,75 @@ async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     view = svc.invitation_view_of(meeting, invitation, nominator.contact_name if nominator else None)
     if problem:
         return Reply(card=cards.invitation_card(view), replace=True, messages=(Reply(text=problem),))
+    answered = await record_answer(svc, actor, meeting, invitation, response, detail, data)
+    card = cards.invitation_answered_card(view, response, answered.shown,
+                                          answered_at=answered.result.invitation.responded_at)
+    notes = (Reply(text=answered.handover_note),) if answered.handover_note else ()
+    return Reply(card=card, replace=True, messages=notes)
+
+
+@dataclass(frozen=True)
+class Answered:
+    """An answer stored: the meeting after it, what the store said, what to show the invitee
+    (the decline reason, the nominee and whether they were invited), and what to tell a new chair."""
+
+    meeting: MeetingRecord
+    result: ResponseResult
+    shown: Any
+    handover_note: str | None = None
+
+
+class LinkUsed(Refused):
+    """The answer link was used already: nothing was changed."""
+
+
+async def record_answer(svc: ConversationService, actor: Actor, meeting: MeetingRecord, invitation: InvitationRecord,
+                        response: str, detail: str | None, data: dict, *, link_nonce: str | None = None) -> Answered:
+    """Store one invitee's answer as one unit of work and do what follows it (a nominee invited
+    or the chair asked to reach them, the chair's card updated): the one path for an answer,
+    whether from the card or the answer page. `link_nonce`: the answer came with an answer
+    link, which is used up in the same transaction (LinkUsed if it already was). The meeting's
+    state rules apply (Refused, nothing changed). A link answer never takes the chair: the
+    chair needs a Teams chat for the status card."""
     handover: dict[str, Any] = {}
     nominee = nominee_invitation(svc, meeting, invitation, data) if response == "nominated" else None
+    responder = invitation.contact_aad_id if link_nonce is not None else actor.aad_object_id
 
     def decide(rec: MeetingRecord, m):
         m.check(Command.ANSWER)
-        result = svc.repo.record_response(invitation.id, actor.aad_object_id, response, detail, svc.clock())
+        now = svc.clock()
+        if link_nonce is not None:
+            if not svc.repo.use_answer_link(link_nonce, invitation.id, rec.id, now):
+                raise LinkUsed("This link has already been used. Nothing was changed.")
+            svc.repo.add_event(rec.id, "answered_by_link", {"invitation_id": invitation.id, "response": response},
+                               actor_aad_id=responder)
+        result = svc.repo.record_response(invitation.id, responder or "", response, detail, now)
         if result.refused:
             raise Refused(result.reason or "Your answer could not be recorded. Nothing was changed.")
         after, events = m, []
-        if result.changed and response == "accepted" and takes_the_chair(svc, rec, result.invitation, actor):
+        if (result.changed and link_nonce is None and response == "accepted"
+                and takes_the_chair(svc, rec, result.invitation, actor)):
             after, events = m.hand_over(Chair(actor.aad_object_id or "", result.invitation.contact_name or actor.name))
             handover["from"] = rec
         if result.changed and nominee is not None:  # the colleague's invitation with the answer, together
-            svc.repo.add_invitations(rec.id, [nominee], actor_aad_id=actor.aad_object_id)
+            svc.repo.add_invitations(rec.id, [nominee], actor_aad_id=responder)
         fields = ({"chair_conversation_id": actor.conversation_id, "chair_service_url": actor.service_url,
                    "chair_tenant_id": actor.tenant_id, "status_activity_id": None, "plan_activity_id": None}
                   if handover else {})
         return Change(after, events, fields, then=lambda: result)
 
-    meeting, result = await svc.change(invitation.meeting_id, actor.aad_object_id, decide)
+    meeting, result = await svc.change(invitation.meeting_id, responder, decide)
     shown = detail_for_card(response, data)
-    if response == "nominated":  # what really happened to the colleague, said once on the card
+    if response == "nominated":  # what really happened to the colleague, said once
         shown["invited"] = nominee is not None
-    card = cards.invitation_answered_card(view, response, shown, answered_at=result.invitation.responded_at)
-    notes: tuple[Reply, ...] = ()
+    note = None
     if result.changed:
         if response == "nominated":
             await after_nomination(svc, meeting, result.invitation, nominee, data)
         if handover:
-            notes = (Reply(text=await announce_handover(svc, handover["from"], meeting)),)
+            note = await announce_handover(svc, handover["from"], meeting)
         svc.refresh_soon(meeting.id)
-    return Reply(card=card, replace=True, messages=notes)
+    return Answered(meeting, result, shown, note)
 
 
 async def reopen(svc: ConversationService, actor: Actor, data: dict) -> Reply:

@@ -105,6 +105,7 @@ class ConversationService:
     wake_delivery: Callable[[], None] = lambda: None
     wake_reminders: Callable[[], None] = lambda: None
     meetings: Calendar = field(default_factory=lambda: OnlineMeetings(None))
+    answer_links: Any = None  # bot.answer_links.AnswerLinks: links for people the bot cannot message
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _refresh_queued: set[str] = field(default_factory=set)
     _known: dict[str, tuple] = field(default_factory=dict)  # users' addresses already stored

@@ -201,6 +201,18 @@ class Event(Base):
     detail: Mapped[dict[str, Any]]
 
 
+class AnswerLinkUse(Base):
+    """An answer link that has been used (bot/answer_links.py): its nonce, stored in the
+    transaction of the answer it gave, so the same link never answers twice."""
+
+    __tablename__ = "answer_link_uses"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    invitation_id: Mapped[str] = mapped_column(String(32), ForeignKey("invitations.id"))
+    meeting_id: Mapped[str] = mapped_column(String(32), ForeignKey("meetings.id"), index=True)
+    used_at: Mapped[datetime]
+
+
 class Reminder(Base):
     """A message the bot owes someone at a time: the source of truth for reminders, so that
     none is lost in a restart and none is sent twice by replicas. APScheduler only decides

@@ -28,6 +28,7 @@ from bot.service.records import (
     RepositoryError, ResponseResult, UserRecord, VersionConflict,
 )
 
+from .answer_links import AnswerLinkStore
 from .audit import AuditLog
 from .invitations import InvitationStore
 from .meetings import MeetingStore
@@ -41,8 +42,8 @@ __all__ = [
 ]
 
 
-class Repository(UserStore, MeetingStore, InvitationStore, ReminderStore, AuditLog):
+class Repository(UserStore, MeetingStore, InvitationStore, ReminderStore, AuditLog, AnswerLinkStore):
     """Persistence for users, meetings, invitations, reminders and the audit log: one store per
-    table (bot/adapters/db/users.py, meetings.py, invitations.py, reminders.py, audit.py) over
+    table (bot/adapters/db/users.py, meetings.py, invitations.py, reminders.py, audit.py, answer_links.py) over
     shared units of work (unit_of_work.py), invitations and reminders claimed through one lease
     queue (lease_queue.py). It implements the service's MeetingStore port."""

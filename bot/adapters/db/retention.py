@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.retention import MeetingAge, anonymous_summary, verdict
 
-from .models import Event, Invitation, Meeting, PurgedMeeting, Reminder, UTCDateTime
+from .models import AnswerLinkUse, Event, Invitation, Meeting, PurgedMeeting, Reminder, UTCDateTime
 
 
 @dataclass
@@ -105,6 +105,7 @@ def _purge_one(s: Session, meeting_id: str, now: datetime, days: int, apply: boo
         invitations=int(counts["invitations"] or 0))))
     s.execute(delete(Reminder).where(Reminder.meeting_id == meeting_id))
     s.execute(delete(Event).where(Event.meeting_id == meeting_id))
+    s.execute(delete(AnswerLinkUse).where(AnswerLinkUse.meeting_id == meeting_id))
     s.execute(update(Invitation).where(Invitation.meeting_id == meeting_id).values(nominated_by_id=None))
     s.execute(delete(Invitation).where(Invitation.meeting_id == meeting_id))
     s.execute(delete(Meeting).where(Meeting.id == meeting_id))

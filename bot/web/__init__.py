@@ -1,0 +1,1 @@
+"""Web pages the bot serves to people outside Teams (the answer page)."""
