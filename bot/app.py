@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .adapters.teams.hosting import Rejected, TeamsEdge, Unauthorized
@@ -98,6 +99,15 @@ class _ProtocolErrorsOnOneLine(logging.Filter):
         return True
 
 
+class _AccessLogWithoutLinks(AccessLogger):
+    """The access log, with answer links' tokens cut out: a token is a credential."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request.path.startswith("/answer/"):
+            request = request.clone(rel_url="/answer/(token)")
+        super().log(request, response, time)
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
     """The app; `clock` (default: real time) is what the bot takes as now, also at app[CLOCK]."""
     settings = settings or Settings.from_env()
@@ -123,5 +133,6 @@ def main() -> int:
     if not settings.auth_enabled:
         log.warning("MicrosoftAppId is not set: Bot Framework authentication is OFF (local use only)")
     log.info("database: %s", settings.database_url.split("@")[-1])
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=lambda m: log.info(m))
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=lambda m: log.info(m),
+                access_log_class=_AccessLogWithoutLinks)
     return 0

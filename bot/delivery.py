@@ -31,7 +31,7 @@ from .adapters.connector import DeliveryError
 from .adapters.db.repository import InvitationRecord
 from .service import ConversationService
 from .service.core import Change
-from .service.link_answers import link_notice
+from .service.link_answers import offer_answer_link
 from .leases import keep_leases, retry_delay
 from .outage import Outage
 
@@ -149,7 +149,7 @@ class DeliveryWorker:
                     meeting, f"{cards.role_name(inv.role)} could not be reached in Teams",
                     f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(kind, kind)}. "
                     f"Reach them another way: email {inv.contact_email or 'not known'}, phone {inv.contact_phone or 'not known'}."
-                    + link_notice(service, inv))
+                    + await offer_answer_link(service, meeting, inv))
             else:  # plan the chair's "not delivered yet, still trying", and show it on the card
                 try:
                     await service.after_answer(inv.meeting_id)

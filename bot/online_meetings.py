@@ -113,6 +113,28 @@ class OnlineMeetings:
             return f"I could not cancel the Teams meeting in the calendar ({e}): cancel it by hand."
         return None
 
+    async def send_answer_link(self, meeting: "MeetingRecord", invitation: "InvitationRecord", profile: "Profile",
+                               link: str, expires: str) -> str | None:
+        """Email one invitee the bot cannot message their personal answer link, from the
+        organiser's mailbox (a calendar event has one body for every attendee, so a personal
+        link cannot go in it: anyone invited could answer as anyone else). Returns None when
+        sent, else why not (Graph off, no organiser, no address, Graph refused)."""
+        organiser = self.organiser_for(meeting)
+        if self.graph is None:
+            return "no Microsoft Graph credentials are configured"
+        if not organiser:
+            return "no organiser mailbox is known (STRATBOT_GRAPH_ORGANISER)"
+        if not invitation.contact_email:
+            return "no email address is known for them"
+        try:
+            await self.graph.send_mail(organiser, Attendee(invitation.contact_email, invitation.contact_name),
+                                       f"Your answer is needed: {event_subject(meeting, profile)}",
+                                       answer_link_mail(meeting, invitation, profile, link, expires))
+        except GraphError as e:
+            log.warning("answer link for %s not emailed: %s", invitation.id, e)
+            return f"the email could not be sent ({e})"
+        return None
+
     async def responses(self, meeting: "MeetingRecord") -> dict[str, Any]:
         organiser = self.organiser_for(meeting)
         if self.graph is None or meeting.event_id is None or not organiser:
@@ -164,7 +186,30 @@ def event_body(meeting: "MeetingRecord", invitations: list["InvitationRecord"], 
             "in this invitation.</p>"
             f"<p>Who is invited and why:</p><ul>{why}</ul>"
             f"<p>The child's details are not in this invitation: you will receive them "
-            f"{_text(profile.case_reference.details_from)}. Please accept or decline here, or answer in Teams.</p>")
+            f"{_text(profile.case_reference.details_from)}. Please accept or decline here, or answer in Teams. "
+            "If the bot cannot reach you in Teams, you will also receive a personal answer link by email.</p>")
+
+
+def answer_link_mail(meeting: "MeetingRecord", invitation: "InvitationRecord", profile: "Profile", link: str,
+                     expires: str) -> str:
+    """The email that carries one invitee's answer link: who asks, why, when, and the link.
+    Like the calendar invitation, no case reference and nothing the chair typed."""
+    reasons = next((i.get("reasons") or () for i in meeting.plan.get("invitees") or ()
+                    if i.get("role") == invitation.role), ())
+    why = "".join(f"<li>{_text(r.get('summary', ''))} ({_text(r.get('source', ''))})</li>" for r in reasons)
+    when = uk_time(meeting.meeting_at) if meeting.meeting_at else (
+        f"time to be confirmed; it must take place by {uk_time(meeting.deadline)}")
+    return (f"<p>{_text(meeting.chair_name)}, children's social care, {_text(profile.name)}, invites you as "
+            f"{_text(role_name(invitation.role))} to a child protection strategy meeting (section 47, Children Act "
+            f"1989). Meeting code: <b>{meeting_code(meeting.id)}</b>.</p>"
+            f"<p>When: {_text(when)}.</p>"
+            f"<p><a href=\"{html.escape(link, quote=True)}\">Answer here: accept, decline, send a colleague or send "
+            "information in writing</a></p>"
+            f"<p>The link is personal to you and records one answer, until {_text(expires)}. "
+            "Please do not forward it.</p>"
+            + (f"<p>Why your agency is invited:</p><ul>{why}</ul>" if why else "")
+            + f"<p>The child's details are not in this email: you will receive them "
+            f"{_text(profile.case_reference.details_from)}.</p>")
 
 
 @dataclass

@@ -337,6 +337,8 @@ def describe(e: EventRecord, meeting: MeetingRecord, by_id: Mapping[str, Invitat
         return f"Case record exported ({d.get('format', 'json')}) by {d.get('by') or 'an unknown user'}"
     if kind == "answered_by_link":
         return f"{who_role}: {who} answered with their answer link (the page for people the bot cannot message)"
+    if kind == "answer_link_emailed":
+        return f"{who_role}: {who} was emailed a personal answer link (the bot cannot message them in Teams)"
     if kind == "answer_refused":
         return f"{who_role}: an answer from someone other than {who} was refused"
     if kind == "quorate":

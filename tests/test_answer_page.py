@@ -305,3 +305,58 @@ async def test_the_chair_gets_the_answer_link_of_someone_teams_cannot_reach(db_u
             assert r.status == 200
             police_row = next(i for i in app[SERVICE].repo.list_invitations(meeting_id) if i.role == "police")
             assert police_row.response == "accepted"
+
+
+@pytest.mark.parametrize("may_send_mail", [True, False])
+async def test_with_graph_the_unreachable_invitee_is_emailed_their_link(db_url, tmp_path, monkeypatch, may_send_mail):
+    from tests.emulators.graph import MAIL_SEND, READ_WRITE, running_graph_emulator
+    from tests.test_bot_flow import find_data
+
+    organiser = "strategy.meetings@bristol-council.example"
+    roles = (READ_WRITE, MAIL_SEND) if may_send_mail else (READ_WRITE,)
+    async with running_graph_emulator(roles=roles) as graph, running_emulator() as emulator:
+        for key, value in graph.env(organiser=organiser).items():
+            monkeypatch.setenv(key, value)
+        graph.add_mailbox(organiser)
+        settings = replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2, answer_link_secret=SECRET,
+                           var_dir=tmp_path, public_url="https://bot.example")
+        app = create_app(settings)
+        async with TestClient(TestServer(app)) as client:
+            app[CLOCK].now = START
+            t = Teams(client, emulator)
+            chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", emulator.add_conversation("a:chair", "29:chair"))
+            police = resolve(load_directory("bristol"), "police", False)
+            emulator.block(police.aad_object_id)
+            plan = (await t.press(chair, "request_submit", FORM))["value"]
+            meeting_id = find_data(plan, "meeting_id")
+            await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+            await until(lambda: any("could not be reached" in text_of(c) for c in t.cards_to(chair.conversation)))
+            notice = text_of(next(c for c in t.cards_to(chair.conversation) if "could not be reached" in text_of(c)))
+            if not may_send_mail:  # Graph refused the mail: the chair gets the link, and why
+                assert graph.mails == [] and "the bot could not email it" in notice
+                assert re.search(r"https://bot\.example/answer/", notice)
+                return
+            (mail,) = graph.mails_to(police.email)
+            assert mail.sender == organiser and mail.subject.startswith("Your answer is needed: Strategy meeting ")
+            assert FORM["case_ref"] not in mail.body_html + mail.subject and "Sam Chair" in mail.body_html
+            assert "emailed a personal answer link" in notice and "/answer/" not in notice
+            link = re.search(r'href="https://bot\.example(/answer/[^"]+)"', mail.body_html).group(1)
+            r = await client.get(link)
+            r = await client.post(link, data={"choice": "accept", "form_nonce": form_nonce(await r.text())})
+            assert r.status == 200
+            police_row = next(i for i in app[SERVICE].repo.list_invitations(meeting_id) if i.role == "police")
+            assert police_row.response == "accepted"
+
+
+async def test_two_presses_of_one_link_at_once_give_one_answer(page):
+    import asyncio
+
+    link = page.link()
+    _, html = await page.get(link)
+    nonce = form_nonce(html)
+    statuses = sorted([r.status for r in await asyncio.gather(
+        page.t.client.post(link, data={"choice": "accept", "form_nonce": nonce}),
+        page.t.client.post(link, data={"choice": "decline", "decline_reason": "Sorry", "form_nonce": nonce}))])
+    assert statuses == [200, 410]
+    answers = [e for e in page.service.repo.list_events(page.meeting_id) if e.kind == "answered_by_link"]
+    assert len(answers) == 1

@@ -52,15 +52,33 @@ def answer_link(svc: ConversationService, invitation: InvitationRecord) -> str |
     return svc.answer_links.url(invitation.id) if svc.answer_links else None
 
 
-def link_notice(svc: ConversationService, invitation: InvitationRecord) -> str:
+def link_notice(svc: ConversationService, invitation: InvitationRecord, why_not_emailed: str | None = None) -> str:
     """The sentence for the chair that gives them an invitee's answer link to send by secure
     email ("" when links are off). Each call makes a new link: a copy for each sending."""
     link = answer_link(svc, invitation)
     if not link:
         return ""
     expires = uk_time(svc.answer_links.expires_at())
-    return (f" Or send them their personal answer link by secure email: {link} (it answers once, for them only, "
-            f"until {expires}; their answer counts like a card answer).")
+    because = f" (the bot could not email it: {why_not_emailed})" if why_not_emailed else ""
+    return (f" Or send them their personal answer link by secure email{because}: {link} (it answers once, for them "
+            f"only, until {expires}; their answer counts like a card answer).")
+
+
+async def offer_answer_link(svc: ConversationService, meeting: MeetingRecord, invitation: InvitationRecord) -> str:
+    """For an invitee the bot cannot message in Teams: email them a personal answer link from
+    the organiser's mailbox (with Graph), else give the chair one to send. Returns the
+    sentence to add to the chair's notice ("" when links are off)."""
+    if not svc.answer_links:
+        return ""
+    link = answer_link(svc, invitation)
+    assert link is not None
+    why_not = await svc.meetings.send_answer_link(meeting, invitation, svc.profiles[meeting.area], link,
+                                                  uk_time(svc.answer_links.expires_at()))
+    if why_not is None:
+        await svc.db(svc.repo.add_event, meeting.id, "answer_link_emailed", {"invitation_id": invitation.id})
+        return (f" They have been emailed a personal answer link ({invitation.contact_email}); their answer will "
+                "show on your card.")
+    return link_notice(svc, invitation, why_not if svc.meetings.enabled else None)
 
 
 def chair_phone(svc: ConversationService, meeting: MeetingRecord) -> str | None:

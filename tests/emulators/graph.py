@@ -87,6 +87,7 @@ DEFAULT_SECRET = "emulator-secret~value.1234"
 DEFAULT_DOMAIN = "example.gov.uk"
 READ_WRITE = "Calendars.ReadWrite"
 READ = "Calendars.Read"
+MAIL_SEND = "Mail.Send"
 RESPONSES = ("none", "accepted", "declined", "tentativelyAccepted")
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -302,6 +303,14 @@ def _entra_error(status: int, error: str, aadsts: str, text: str) -> web.Respons
 # ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class SentMail:
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    body_html: str
+
+
 class GraphEmulator:
     """State and controls; `app` serves it. Start it with `running_graph_emulator()`."""
 
@@ -318,6 +327,7 @@ class GraphEmulator:
         self.ca_path = ""
         self.mailboxes: dict[str, Mailbox] = {}
         self.events: dict[str, EmulatedEvent] = {}
+        self.mails: list[SentMail] = []        # sent with /sendMail, oldest first
         self.requests: list[RecordedRequest] = []
         self.issued_tokens: list[dict[str, Any]] = []   # the claims of every token issued
         self._certificates: dict[str, x509.Certificate] = {}   # x5t (SHA-1, b64url) -> cert
@@ -338,6 +348,7 @@ class GraphEmulator:
         r.add_patch("/v1.0/users/{user}/events/{event}", self._patch)
         r.add_post("/v1.0/users/{user}/events/{event}/cancel", self._cancel)
         r.add_post("/v1.0/users/{user}/calendar/getSchedule", self._schedule)
+        r.add_post("/v1.0/users/{user}/sendMail", self._send_mail)
 
     # -- where it is -------------------------------------------------------------------
 
@@ -807,6 +818,25 @@ class GraphEmulator:
         event.cancel_comment = (body or {}).get("Comment")
         event.change_key = _change_key()
         return web.Response(status=202)
+
+    async def _send_mail(self, request: web.Request) -> web.Response:
+        return await self._graph(request, self._do_send_mail, {MAIL_SEND})
+
+    def _do_send_mail(self, request: web.Request, mailbox: Mailbox, body: Any) -> web.Response:
+        """Graph's sendMail: 202 and no body; 400 ErrorInvalidRecipients without a recipient."""
+        message = body.get("message") if isinstance(body, dict) else None
+        if not isinstance(message, dict):
+            raise _Problem(400, "ErrorInvalidRequest", "Empty Payload. JSON content expected.")
+        recipients = [r.get("emailAddress", {}).get("address") for r in message.get("toRecipients") or ()
+                      if isinstance(r, dict)]
+        if not recipients or not all(isinstance(a, str) and "@" in a for a in recipients):
+            raise _Problem(400, "ErrorInvalidRecipients", "At least one recipient is not valid.")
+        content = (message.get("body") or {}).get("content") or ""
+        self.mails.append(SentMail(mailbox.email, tuple(recipients), str(message.get("subject") or ""), content))
+        return web.Response(status=202)
+
+    def mails_to(self, address: str) -> list["SentMail"]:
+        return [m for m in self.mails if address.lower() in (a.lower() for a in m.to)]
 
     async def _schedule(self, request: web.Request) -> web.Response:
         return await self._graph(request, self._do_schedule, {READ, READ_WRITE})

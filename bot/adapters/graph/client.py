@@ -323,6 +323,17 @@ class GraphClient:
             log.warning("graph create_meeting: the event has no Teams join link (organiser without Teams?)")
         return event
 
+    async def send_mail(self, sender: str, to: Attendee, subject: str, body_html: str) -> None:
+        """Send one email from `sender`'s mailbox (Mail.Send; an Exchange application access
+        policy can restrict the app to the organiser's mailbox). Not idempotent: Graph has no
+        transaction id for mail, so a retry after a lost answer may send it twice, which for a
+        personal answer link is harmless (each copy's link answers once)."""
+        body = {"message": {"subject": subject, "body": {"contentType": "HTML", "content": body_html},
+                            "toRecipients": [{"emailAddress": {"address": _nonempty(to.email, "to"),
+                                                               **({"name": to.name} if to.name else {})}}]},
+                "saveToSentItems": True}
+        await self._call("send_mail", "POST", f"/users/{_segment(sender, 'sender')}/sendMail", body)
+
     async def get_event(self, organiser: str, event_id: str) -> CalendarEvent:
         data = await self._call("get_event", "GET", self._event_path(organiser, event_id))
         return _event(data, "get_event")
