@@ -182,7 +182,7 @@ def event_body(meeting: "MeetingRecord", invitations: list["InvitationRecord"], 
         + "</li>" for role in roles)
     return (f"<p>Child protection strategy meeting (section 47, Children Act 1989), {_text(profile.name)}. "
             f"Meeting code: <b>{code}</b>: quote it to the chair ({_text(meeting.chair_name)}).</p>"
-            f"<p>When: {_text(uk_time(meeting.meeting_at))} (UK time), one hour, online: join with the Teams link "
+            f"<p>When: {_text(uk_time(meeting.meeting_at))}, one hour, online: join with the Teams link "
             "in this invitation.</p>"
             f"<p>Who is invited and why:</p><ul>{why}</ul>"
             f"<p>The child's details are not in this invitation: you will receive them "

@@ -360,3 +360,33 @@ async def test_two_presses_of_one_link_at_once_give_one_answer(page):
     assert statuses == [200, 410]
     answers = [e for e in page.service.repo.list_events(page.meeting_id) if e.kind == "answered_by_link"]
     assert len(answers) == 1
+
+
+async def test_citations_on_the_page_name_their_document_not_its_file(page):
+    _, html = await page.get(page.link())
+    text = words(html)
+    assert re.search(r"\b[0-9a-f]{3}_[0-9a-f]{16}\.txt\b", text) is None, "a citation shows a file name"
+    assert re.search(r"[A-Za-z][^()]* §4\.2", text)  # the guidance's title, then its section
+
+
+async def test_with_the_database_unreachable_the_page_says_try_again_and_nothing_is_lost(page, monkeypatch, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    from bot.outage import BUSY_TEXT
+
+    link = page.link()
+    _, html = await page.get(link)
+    nonce = form_nonce(html)
+
+    def down(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(page.service.repo, "snapshot", down)
+    monkeypatch.setattr(page.service.repo, "transaction", down)
+    r, html = await page.post(link, {"choice": "accept", "form_nonce": nonce})
+    assert r.status == 503 and r.headers["Retry-After"] == "60" and BUSY_TEXT in unescape(html)
+    assert "Traceback" not in caplog.text
+    monkeypatch.undo()
+    assert page.invitation_row().response == "none"
+    r, html = await page.post(link, {"choice": "accept", "form_nonce": nonce})  # the same link, once it is back
+    assert r.status == 200 and page.invitation_row().response == "accepted"

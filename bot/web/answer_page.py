@@ -30,6 +30,7 @@ from ..answer_links import AnswerLinks, LinkClaim, LinkRefused
 from ..core.meeting import Refused
 from ..core.wording import uk_time
 from ..keys import SERVICE
+from ..outage import BUSY_TEXT, dependency_of
 from ..service.answers import LinkUsed
 from ..service.link_answers import CHOICES, FIELDS, LinkContext, answer_by_link, field_problems, link_context, link_used
 
@@ -54,11 +55,17 @@ REFUSALS = {  # why -> (status, heading)
     "form": (400, "This answer could not be read"),
     "type": (415, "This answer could not be read"),
     "too_large": (413, "This answer is too long"),
+    "busy": (503, "The service is busy"),
     "fault": (500, "Something went wrong on our side"),
 }
 
+def _shown(value: Any) -> Any:
+    """Every value the page prints, citations by their document's title (as on the cards)."""
+    return cards.readable(value) if isinstance(value, str) and " §" in value else value
+
+
 _templates = Environment(loader=PackageLoader("bot.web", "templates"), autoescape=select_autoescape(["html"]),
-                         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown)
 _CSS = resources.files("bot.web").joinpath("static/answer.css").read_bytes()
 
 
@@ -123,9 +130,8 @@ async def show(request: web.Request) -> web.Response:
         if context.closed_reason:
             return refused("closed", context, context.closed_reason)
         return answer_form(request, claim, context)
-    except Exception:
-        log.exception("the answer page failed")
-        return refused("fault")
+    except Exception as e:
+        return _failed(e)
 
 
 async def _read_form(request: web.Request) -> dict[str, str] | None:
@@ -146,9 +152,8 @@ async def _read_form(request: web.Request) -> dict[str, str] | None:
 async def submit(request: web.Request) -> web.Response:
     try:
         return await _submit(request)
-    except Exception:
-        log.exception("the answer page failed")
-        return refused("fault")
+    except Exception as e:
+        return _failed(e)
 
 
 async def _submit(request: web.Request) -> web.Response:
@@ -191,6 +196,18 @@ async def _submit(request: web.Request) -> web.Response:
     return page("done.html", 200, heading=cards.RESPONSES[response][0], facts=context.facts,
                 reason=shown if response == "declined" else None, nominee=nominee,
                 chair_name=context.chair_name, chair_phone=context.chair_phone)
+
+
+def _failed(error: Exception) -> web.Response:
+    """A database or Graph outage is a 503 saying nothing was lost (one line in the log, the
+    workers report the outage itself); anything else is a fault, logged in full."""
+    if dependency_of(error) is not None:
+        log.warning("the answer page could not reach the %s: %s", dependency_of(error), type(error).__name__)
+        busy = refused("busy", reason=BUSY_TEXT)
+        busy.headers["Retry-After"] = "60"
+        return busy
+    log.error("the answer page failed", exc_info=error)
+    return refused("fault")
 
 
 async def stylesheet(request: web.Request) -> web.Response:
