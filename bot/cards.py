@@ -1070,11 +1070,20 @@ def time_card(meeting_id: str, case_ref: str, meeting_at: datetime | None, join_
     }))
 
 
-def invite_card(meeting_id: str, case_ref: str, choices: Sequence[tuple[str, str]]) -> dict:
+def invite_card(meeting_id: str, case_ref: str, choices: Sequence[tuple[str, str]],
+                email_roles: Sequence[tuple[str, str]] = ()) -> dict:
     """The chair's form to invite anyone from the directory (verb invite_contact: contact_id),
-    as its own message. `choices`: (contact id, "Police: DC Bea Madeup")."""
+    as its own message. `choices`: (contact id, "Police: DC Bea Madeup"). With `email_roles`
+    ((role, name); Graph configured) also by email address (verb invite_email: invite_email,
+    invite_role); then no field is required on the card (the two buttons use different
+    fields) and the bot says what is missing."""
+    by_email = bool(email_roles)
     return render("invite", {"meeting_id": meeting_id, "case_ref": case_ref,
-                             "choices": [{"title": t, "value": v} for v, t in choices]})
+                             "choices": [{"title": t, "value": v} for v, t in choices],
+                             "pick_required": bool(choices) and not by_email,
+                             "pick_optional": bool(choices) and by_email,
+                             "by_email": by_email,
+                             "roles": [{"title": t, "value": r} for r, t in email_roles]})
 
 
 def cancel_card(meeting_id: str, case_ref: str, meeting_at: datetime | None) -> dict:

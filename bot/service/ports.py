@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..core.calendar import AreaCalendar
     from ..core.profile import Profile
     from ..core.slots import Slot
-    from ..online_meetings import EventResult
+    from ..online_meetings import EventResult, PersonLookup
 
 
 class Messenger(Protocol):
@@ -61,3 +61,5 @@ class Calendar(Protocol):
     async def cancel(self, meeting: "MeetingRecord") -> str | None: ...
     async def propose(self, meeting: "MeetingRecord", emails: list[str], *, now: datetime, calendar: "AreaCalendar",
                       office_hours_only: bool) -> list["Slot"]: ...
+    # Someone in the organisation's directory by email address (to invite them in Teams).
+    async def find_person(self, email: str) -> "PersonLookup": ...
