@@ -52,7 +52,7 @@
 //
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium), E2E_BOT_DIR (the checkout whose bot
 // runs; default the repository), E2E_PYTHON (default <bot dir>/.venv/bin/python),
-// E2E_TIMEOUT_SECONDS (whole run, default 330), E2E_KEEP_TMP=1 (keep the temporary directory),
+// E2E_TIMEOUT_SECONDS (whole run, default 450), E2E_KEEP_TMP=1 (keep the temporary directory),
 // E2E_CONCURRENT_ANSWERS=1 (the last two agencies answer at the same moment).
 
 const assert = require('node:assert/strict');
@@ -69,7 +69,7 @@ const BOT_DIR = path.resolve(process.env.E2E_BOT_DIR || REPO);
 const PYTHON = process.env.E2E_PYTHON || path.join(BOT_DIR, '.venv', 'bin', 'python');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = path.resolve(process.env.E2E_SCREENSHOT_DIR || path.join(REPO, 'docs', 'screenshots'));
-const TOTAL_TIMEOUT = Number(process.env.E2E_TIMEOUT_SECONDS || 330) * 1000;
+const TOTAL_TIMEOUT = Number(process.env.E2E_TIMEOUT_SECONDS || 450) * 1000;
 const UI_TIMEOUT = 60_000; // one step in the browser (2 shared cores: be generous)
 const CASE_NUMBER = Date.now() % 1_000_000;
 const CASE_REF = `CS-E2E-${String(CASE_NUMBER).padStart(6, '0')}`;
@@ -437,7 +437,7 @@ async function main() {
         if (await done()) return true;
         await fill();
         await press();
-        return waitFor(`${what} (answer)`, done, 10_000).catch(() => false);
+        return waitFor(`${what} (answer)`, done, 30_000).catch(() => false);
       }, timeout, 500);
     };
 

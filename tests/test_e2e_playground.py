@@ -28,7 +28,7 @@ E2E = ROOT / "e2e"
 SCRIPT = E2E / "requester.spec.js"
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 NEEDED = {"@microsoft/m365agentsplayground": "cli.js", "playwright-core": "package.json"}
-TIMEOUT = 360  # seconds; the script stops itself after E2E_TIMEOUT_SECONDS (330)
+TIMEOUT = 480  # seconds; the script stops itself after E2E_TIMEOUT_SECONDS (450); about 60 when idle
 
 
 def missing_tools() -> str | None:
