@@ -905,6 +905,10 @@ class StatusView:
     next_follow_up: tuple[str, datetime] | None = None  # (what, when due)
     can: frozenset[str] = frozenset({"set_time", "cancel", "record_outcome"})  # commands the state allows
     chair_user_id: str | None = None     # the chair's Teams id: Teams refreshes the card for them
+    # Quorum role -> the next directory contact who could fill it (a decline is then not yet
+    # a reason to escalate: the chair can invite them).
+    next_contacts: Mapping[str, str] = field(default_factory=dict)
+    delay_reason: str = ""               # the chair's reason for the delay, once recorded
 
     @staticmethod
     def filled_by_of(profile: Any) -> dict[str, tuple[str, ...]]:
@@ -973,15 +977,18 @@ def chair_status_card(view: StatusView) -> dict:
             elif slot.by.state == WAITING:
                 text = f"{slot.by.name or 'Invitation'}: {text[0].lower()}{text[1:]}"
         elif slot.state == "unreachable":
+            # Reach them another way first (their email and phone are below); not yet a dispute.
             text, colour = (f"Not delivered to {slot.by.name or 'the contact'}: "
-                            f"{delivery_problem(slot.by.delivery_failure)} — escalate"), "Attention"
+                            f"{delivery_problem(slot.by.delivery_failure)} — phone or email them"), "Attention"
         elif slot.state == "declined":
-            text, colour = (_answer_text(slot.by)[0] if slot.by.state != DECLINED else "Declined") + " — escalate", "Attention"
+            text = _answer_text(slot.by)[0] if slot.by.state != DECLINED else (f"Declined by {slot.by.name}" if slot.by.name else "Declined")
+            nxt = view.next_contacts.get(slot.role)
+            text, colour = text + (f" — invite {nxt} instead" if nxt else " — escalate"), "Attention"
         else:
             text, colour = "Nobody invited — escalate", "Attention"
         rows.append({
             "name": role_name(slot.role), "status": text, "colour": colour, "style": _STYLE_OF[colour],
-            "escalate": slot.state in ("declined", "unreachable", "not_invited"),
+            "escalate": slot.state == "not_invited" or (slot.state == "declined" and slot.role not in view.next_contacts),
             "reason": slot.by.detail if slot.by and slot.by.state == DECLINED and slot.by.detail else "",
         })
     quorum_answers = {id(s.by) for s in slots if s.by is not None}
@@ -1018,6 +1025,7 @@ def chair_status_card(view: StatusView) -> dict:
         "deadline": (deadline_text(view.deadline, view.now) if view.state in ("draft", "sending", "sent", "not_held")
                      else f"{uk_time(view.deadline)} (no longer applies)" if view.deadline else ""),
         "deadline_passed": bool(view.deadline and view.now and view.now > view.deadline and live and not view.meeting_at),
+        "delay_reason": clip(view.delay_reason) if view.delay_reason else "",
         "join_url": view.join_url or "",
         "next_follow_up": (f"{view.next_follow_up[0]}: due {uk_time(view.next_follow_up[1])}"
                            if view.next_follow_up else ""),
@@ -1060,7 +1068,7 @@ def deadline_text(deadline: datetime | None, now: datetime | None) -> str:
     late = overdue_by(deadline, now)
     if late is None:
         return f"Meet by {uk_time(deadline)}"
-    return f"The deadline passed {how_long(late)} ago ({uk_time(deadline)})"
+    return f"The deadline passed {how_long(late)} ago: {uk_time(deadline)}"
 
 
 def time_card(meeting_id: str, case_ref: str, meeting_at: datetime | None, join_url: str | None,
@@ -1075,11 +1083,20 @@ def time_card(meeting_id: str, case_ref: str, meeting_at: datetime | None, join_
     }))
 
 
-def invite_card(meeting_id: str, case_ref: str, choices: Sequence[tuple[str, str]]) -> dict:
+def invite_card(meeting_id: str, case_ref: str, choices: Sequence[tuple[str, str]],
+                email_roles: Sequence[tuple[str, str]] = ()) -> dict:
     """The chair's form to invite anyone from the directory (verb invite_contact: contact_id),
-    as its own message. `choices`: (contact id, "Police: DC Bea Madeup")."""
+    as its own message. `choices`: (contact id, "Police: DC Bea Madeup"). With `email_roles`
+    ((role, name); Graph configured) also by email address (verb invite_email: invite_email,
+    invite_role); then no field is required on the card (the two buttons use different
+    fields) and the bot says what is missing."""
+    by_email = bool(email_roles)
     return render("invite", {"meeting_id": meeting_id, "case_ref": case_ref,
-                             "choices": [{"title": t, "value": v} for v, t in choices]})
+                             "choices": [{"title": t, "value": v} for v, t in choices],
+                             "pick_required": bool(choices) and not by_email,
+                             "pick_optional": bool(choices) and by_email,
+                             "by_email": by_email,
+                             "roles": [{"title": t, "value": r} for r, t in email_roles]})
 
 
 def cancel_card(meeting_id: str, case_ref: str, meeting_at: datetime | None) -> dict:

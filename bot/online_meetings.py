@@ -53,6 +53,23 @@ class EventResult:
     note: str | None = None  # what to tell the chair (nothing when all went well)
 
 
+@dataclass(frozen=True)
+class Person:
+    """Someone found in the organisation's directory through Graph: enough to invite them in Teams."""
+
+    aad_object_id: str
+    name: str
+    email: str
+    phone: str | None
+    tenant_id: str
+
+
+@dataclass(frozen=True)
+class PersonLookup:
+    person: Person | None = None
+    note: str | None = None  # why the lookup could not be done (Graph off, refused, unreachable)
+
+
 @dataclass
 class OnlineMeetings:
     graph: GraphClient | None
@@ -100,6 +117,23 @@ class OnlineMeetings:
         note = None if event.join_url else ("The calendar event was created, but Teams gave no join link "
                                             "(does the organiser have Teams?). Add the link by hand.")
         return EventResult(event_id=event.id, join_url=event.join_url or meeting.join_url, organiser=organiser, note=note)
+
+    async def find_person(self, email: str) -> PersonLookup:
+        """Look an email address up in the organisation's directory (User.Read.All). Neither
+        found nor a note: nobody in the tenant has that address. Never raises."""
+        if self.graph is None:
+            return PersonLookup(note="Microsoft Graph is not configured")
+        try:
+            user = await self.graph.find_user(email)
+        except GraphError as e:
+            log.warning("looking up a person by email: %s", e)
+            if e.status == 403:
+                return PersonLookup(note="the bot's app is not allowed to read the organisation's directory "
+                                         "(it needs the User.Read.All permission)")
+            return PersonLookup(note="Microsoft Graph could not be reached or refused the lookup")
+        if user is None:
+            return PersonLookup()
+        return PersonLookup(Person(user.id, user.name, user.email, user.phone, self.graph.settings.tenant_id))
 
     async def cancel(self, meeting: "MeetingRecord") -> str | None:
         """Cancel the event (attendees get Outlook's cancellation). Returns a note on failure.

@@ -33,14 +33,26 @@
 //    A time form opened before cancelling and saved after it is refused in words on the card;
 //    the police then press Accept on its invitation and are told, politely, that it was
 //    cancelled, when and by whom, and that nothing was changed.
-// Screenshots of every step go to docs/screenshots/ (E2E_SCREENSHOT_DIR to change): 01 to 16.
+// 6. A third meeting: health declines; the chair is told who declined, with the reason, and
+//    offered the next contact who could fill the place (the paediatrician, a Playground user),
+//    not "cannot be quorate"; one press invites her, she accepts and fills the health place.
+// 7. An overdue out-of-hours request (decided at 21:30 two or more days ago, deadline passed):
+//    the plan says the deadline has passed and by how long, the bot asks the chair for the
+//    reason for the delay and the chair records it; after sending, the on-call contacts (not
+//    Playground users: it answers 500 "UserNotFound") are told to the chair at once with their
+//    email and phone, and the status card says "Not delivered" with the reason.
+// 8. A fifth request is withdrawn before sending: its plan card says so and has no buttons;
+//    the edit form opened before withdrawing is refused in words.
+// Screenshots of every step go to docs/screenshots/ (E2E_SCREENSHOT_DIR to change): 01 to 25.
+// The Playground (0.2.28) has no dark theme: its "Change Color Theme" string is in the client
+// but no menu uses it, and Chromium's prefers-color-scheme: dark changes nothing.
 // Agents Playground clears what is typed in every card of the chat whenever a message is
 // added to it (a card replaced or updated in place keeps its inputs), so each form is filled
 // after the last message expected before it is pressed.
 //
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium), E2E_BOT_DIR (the checkout whose bot
 // runs; default the repository), E2E_PYTHON (default <bot dir>/.venv/bin/python),
-// E2E_TIMEOUT_SECONDS (whole run, default 330), E2E_KEEP_TMP=1 (keep the temporary directory),
+// E2E_TIMEOUT_SECONDS (whole run, default 450), E2E_KEEP_TMP=1 (keep the temporary directory),
 // E2E_CONCURRENT_ANSWERS=1 (the last two agencies answer at the same moment).
 
 const assert = require('node:assert/strict');
@@ -57,11 +69,18 @@ const BOT_DIR = path.resolve(process.env.E2E_BOT_DIR || REPO);
 const PYTHON = process.env.E2E_PYTHON || path.join(BOT_DIR, '.venv', 'bin', 'python');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = path.resolve(process.env.E2E_SCREENSHOT_DIR || path.join(REPO, 'docs', 'screenshots'));
-const TOTAL_TIMEOUT = Number(process.env.E2E_TIMEOUT_SECONDS || 330) * 1000;
+const TOTAL_TIMEOUT = Number(process.env.E2E_TIMEOUT_SECONDS || 450) * 1000;
 const UI_TIMEOUT = 60_000; // one step in the browser (2 shared cores: be generous)
 const CASE_NUMBER = Date.now() % 1_000_000;
 const CASE_REF = `CS-E2E-${String(CASE_NUMBER).padStart(6, '0')}`;
 const CASE_REF_CANCELLED = `CS-E2E-${String((CASE_NUMBER + 1) % 1_000_000).padStart(6, '0')}`; // the second meeting
+const caseRef = (n) => `CS-E2E-${String((CASE_NUMBER + n) % 1_000_000).padStart(6, '0')}`;
+const CASE_REF_DECLINED = caseRef(2); // a decline, then the next contact for the role
+const CASE_REF_OVERDUE = caseRef(3); // out of hours, entered after its deadline; on-call contacts undeliverable
+const CASE_REF_WITHDRAWN = caseRef(4); // withdrawn before sending
+const DECLINE_REASON = 'In clinic all day; I cannot join';
+const DELAY_REASON = 'The referral reached the duty team only this morning';
+const OVERDUE_TIME = { form: '9:30 PM', hour: 21, minute: 30 };
 const NAME_AS_REF = 'Jayden Smith'; // a child's name typed as the case reference: the form refuses it
 const JOIN_URL = 'https://teams.microsoft.com/l/meetup-join/19%3ameeting_E2E%40thread.v2/0';
 const LATE_DECLINE_REASON = 'Staff training day; the designated safeguarding lead will send a report';
@@ -223,6 +242,31 @@ async function latestWorkingDay(slot) {
   throw new Error('no working day in the last two weeks according to the bot');
 }
 
+/**
+ * The latest day, two or more days back, whose 21:30 the bot calls out of hours and whose
+ * deadline has passed by more than an hour: an overdue out-of-hours request.
+ */
+async function overdueOutOfHoursDay() {
+  for (let back = 2; back < 15; back++) {
+    const day = ukDate(back);
+    const request = {
+      area: AREA, decided_at: `${day.iso}T21:30:00+00:00`,
+      children: [{ ref: 'C1', age: 6, education: 'school' }], concerns: ['physical_abuse'],
+    };
+    const plan = JSON.parse(await run(PYTHON, ['-m', 'bot', 'plan', '-'], JSON.stringify(request), { cwd: BOT_DIR }));
+    if (plan.out_of_hours && Date.parse(plan.meeting_deadline) < Date.now() - 3_600_000) return { ...day, plan };
+  }
+  throw new Error('no out-of-hours decision in the last two weeks whose deadline has passed, according to the bot');
+}
+
+/** The area's directory as the bot reads it: contact id -> {name, role, email, phone, aad_object_id}. */
+async function directoryContacts() {
+  const code = 'import json, sys; from bot.directory import load_directory; '
+    + 'print(json.dumps({c.id: {k: getattr(c, k) for k in ("name", "role", "email", "phone", "aad_object_id", '
+    + '"availability")} for c in load_directory(sys.argv[1]).contacts}))';
+  return JSON.parse(await run(PYTHON, ['-c', code, AREA], undefined, { cwd: BOT_DIR }));
+}
+
 function checkPrerequisites() {
   const missing = [];
   if (!fs.existsSync(CHROMIUM)) missing.push(`Chromium (${CHROMIUM}; bash scripts/setup_browser.sh)`);
@@ -253,6 +297,9 @@ async function main() {
   const slot = meetingSlot();
   const decided = await step('pick the decision date (latest working day, 11:00 UK time)', () => latestWorkingDay(slot));
   log(`decided ${decided.iso} 11:00; the bot's deadline is ${decided.plan.meeting_deadline}`);
+  const overdue = await step('pick an overdue out-of-hours decision (21:30, deadline passed)', overdueOutOfHoursDay);
+  log(`overdue: decided ${overdue.iso} 21:30; the bot's deadline was ${overdue.plan.meeting_deadline}`);
+  const contacts = await directoryContacts();
   const quorum = decided.plan.quorum;
   assert.deepEqual([...quorum].sort(), ['health', 'police', 'social_care'], 'Bristol quorum');
 
@@ -355,7 +402,7 @@ async function main() {
 
     // The request form (the newest one in the chat): Bristol, one child of 6 at school,
     // physical abuse, decided at 11:00 on the latest working day.
-    const fillRequestForm = async (caseRef) => {
+    const fillRequestForm = async (caseRef, day = decided, time = DECIDED_TIME.form) => {
       const form = page.locator('.ac-adaptiveCard').filter({ has: page.getByPlaceholder('Choose the area') }).last();
       await form.getByPlaceholder('Choose the area').click();
       await page.getByRole('option', { name: AREA_NAME, exact: true }).click();
@@ -365,8 +412,33 @@ async function main() {
       await page.getByRole('option', { name: 'School', exact: true }).click();
       await form.getByRole('checkbox', { name: /Physical abuse/ }).check();
       // Decision date and time: the form's first date and time pickers.
-      await chooseDate(form.getByPlaceholder('Select a date...').first(), decided);
-      await chooseTime(form.getByPlaceholder('Select a time...').first(), DECIDED_TIME.form);
+      await chooseDate(form.getByPlaceholder('Select a date...').first(), day);
+      await chooseTime(form.getByPlaceholder('Select a time...').first(), time);
+    };
+    // Type "new", fill the request form, work out the plan: the plan card.
+    const requestPlan = async (caseRef, day, time) => {
+      const forms = await page.getByPlaceholder('Choose the area').count();
+      await page.locator('[contenteditable="true"][role="textbox"]').click();
+      await page.keyboard.type('new');
+      await page.keyboard.press('Enter');
+      await waitFor('a new request form', async () => (await page.getByPlaceholder('Choose the area').count()) > forms,
+        UI_TIMEOUT);
+      await fillRequestForm(caseRef, day, time);
+      await page.getByRole('button', { name: 'Work out the plan' }).last().click();
+      const plan = cardsWith('Strategy meeting plan').filter({ hasText: caseRef }).last();
+      await plan.getByRole('button', { name: 'Send invitations' }).waitFor();
+      return plan;
+    };
+    // The Playground clears what is typed in every card whenever a message is added to the
+    // chat: fill and press until the bot's answer shows (a cleared required field only shows
+    // its error), so a message arriving meanwhile costs one more try, not the run.
+    const fillAndPress = async (what, fill, press, done, timeout = 90_000) => {
+      await waitFor(what, async () => {
+        if (await done()) return true;
+        await fill();
+        await press();
+        return waitFor(`${what} (answer)`, done, 30_000).catch(() => false);
+      }, timeout, 500);
     };
 
     await step('open the Playground', async () => {
@@ -633,6 +705,140 @@ async function main() {
       await assertOneStatusCard(CASE_REF_CANCELLED);
       await assertOneStatusCard(CASE_REF);
     });
+
+    // --- a decline, and the next contact for the role from the directory (issue 14, item 6) ---
+    const dana = users.find((u) => /paediatrician/.test(u.name));
+    assert.ok(dana, 'the Playground has the paediatrician among its users');
+    const danaName = dana.name.replace(/ \(.*\)$/, '');
+    const health = forRole('health');
+    const healthName = health.user.name.replace(/ \(.*\)$/, '');
+    const newInvitation = (caseRef, userId) => waitFor(`an invitation for ${caseRef} in ${userId}'s chat`, () => pg
+      .invitationsFrom(pg.readRecording(recording)).find((inv) => inv.text.includes(caseRef) && inv.userId === userId),
+    60_000);
+
+    await step(`a third meeting: ${healthName} (health) declines; the bot offers the next contact`, async () => {
+      await requestPlan(CASE_REF_DECLINED, decided, DECIDED_TIME.form);
+      await page.getByRole('button', { name: 'Send invitations' }).last().click();
+      await statusCards(CASE_REF_DECLINED).getByText('0 of 3 quorum roles filled').waitFor();
+      const inv = await newInvitation(CASE_REF_DECLINED, health.userId);
+      const answer = await pg.invokeAsUser(playground.url, {
+        userId: inv.userId, conversationId: inv.conversationId, replyToId: inv.messageId,
+        verb: 'invite_decline', data: { invitation_id: inv.invitationId, decline_reason: DECLINE_REASON },
+      });
+      assert.match(pg.cardText(answer && answer.value).join(' '), /You declined/, JSON.stringify(answer).slice(0, 300));
+      const status = statusCards(CASE_REF_DECLINED);
+      await status.getByText(`Reason given: ${DECLINE_REASON}`, { exact: true }).waitFor();
+      // Not "cannot be quorate": who declined, and one press to invite the next contact.
+      const offer = cardsWith(`${healthName} declined`).filter({ hasText: CASE_REF_DECLINED }).last();
+      await offer.waitFor({ timeout: 90_000 }); // the reminder worker sends it
+      await offer.getByText(new RegExp(escapeRegExp(DECLINE_REASON))).waitFor();
+      const invite = offer.getByRole('button', { name: `Invite ${danaName}`, exact: true });
+      await invite.waitFor();
+      assert.equal(await cardsWith('cannot make the meeting quorate').filter({ hasText: CASE_REF_DECLINED }).count(), 0,
+        'one decline, with someone else to ask, is not "cannot be quorate"');
+      await status.getByText(`Declined by ${healthName} — invite ${danaName} instead`, { exact: true }).waitFor();
+      await shot('17-decline-offers-the-next-contact.png', offer, 'bottom');
+      await invite.click();
+      await cardsWith(`${danaName} invited`).filter({ hasText: CASE_REF_DECLINED }).last().waitFor();
+    });
+
+    await step(`${danaName} gets the invitation, accepts, and fills the health place`, async () => {
+      const inv = await newInvitation(CASE_REF_DECLINED, dana.id);
+      assert.match(inv.text, /invited you/, 'the card says the chair invited them');
+      const answer = await pg.invokeAsUser(playground.url, {
+        userId: inv.userId, conversationId: inv.conversationId, replyToId: inv.messageId,
+        verb: 'invite_accept', data: { invitation_id: inv.invitationId },
+      });
+      assert.match(pg.cardText(answer && answer.value).join(' '), /You accepted/, JSON.stringify(answer).slice(0, 300));
+      const status = statusCards(CASE_REF_DECLINED);
+      await status.getByText(new RegExp(`^Accepted by ${escapeRegExp(danaName)}`)).waitFor();
+      await status.getByText('1 of 3 quorum roles filled', { exact: true }).waitFor();
+      await assertOneStatusCard(CASE_REF_DECLINED);
+      await shot('18-next-contact-accepted.png', status);
+    });
+
+    // --- an overdue out-of-hours request; on-call contacts the Playground does not have -----
+    const onCall = Object.values(contacts).filter((c) => c.availability === 'on_call' && ['police', 'health'].includes(c.role));
+    assert.equal(onCall.length, 2, 'Bristol has on-call police and health contacts');
+    for (const c of onCall) {
+      assert.ok(!users.some((u) => u.id === c.aad_object_id), `${c.name} must not be a Playground user (undeliverable)`);
+    }
+    await step(`an overdue out-of-hours request (decided ${overdue.iso} 21:30): the plan says the deadline has passed`, async () => {
+      const plan = await requestPlan(CASE_REF_OVERDUE, overdue, OVERDUE_TIME.form);
+      await plan.getByText(/^The deadline passed .* ago: /).waitFor();
+      await shot('19-overdue-plan.png', plan);
+    });
+
+    await step('the bot asks the chair for the reason for the delay; the chair records it', async () => {
+      const asked = cardsWith('The meeting deadline has passed').filter({ hasText: CASE_REF_OVERDUE }).last();
+      await asked.waitFor({ timeout: 90_000 });
+      await asked.getByText(/record the reason for the delay/).waitFor();
+      const saved = () => cardsWith('Reason for the delay recorded').filter({ hasText: CASE_REF_OVERDUE }).count();
+      let shotTaken = false;
+      await fillAndPress('the reason for the delay to be saved', async () => {
+        const box = asked.getByRole('textbox', { name: /Reason for the delay/ });
+        if (!(await box.isVisible())) {
+          await asked.getByRole('button', { name: 'Record the reason for the delay', exact: true }).click();
+        }
+        await box.fill(DELAY_REASON);
+        if (!shotTaken) {
+          shotTaken = true;
+          await shot('20-deadline-passed-reason-asked.png', asked);
+        }
+      }, () => asked.getByRole('button', { name: 'Save the reason', exact: true }).click(), async () => (await saved()) > 0);
+      await cardsWith('Reason for the delay recorded').filter({ hasText: CASE_REF_OVERDUE }).last()
+        .getByText(new RegExp(escapeRegExp(DELAY_REASON))).waitFor();
+    });
+
+    await step('send: the on-call contacts cannot be reached; the chair is told at once, with email and phone', async () => {
+      const plan = cardsWith('Strategy meeting plan').filter({ hasText: CASE_REF_OVERDUE }).last();
+      await plan.getByRole('button', { name: 'Send invitations', exact: true }).click();
+      const status = statusCards(CASE_REF_OVERDUE);
+      await status.waitFor();
+      await status.getByText(/^The deadline passed .* ago: /).waitFor();
+      for (const c of onCall) {
+        const notice = cardsWith(`${c.name}: no Teams account was found`).filter({ hasText: CASE_REF_OVERDUE }).last();
+        await notice.waitFor({ timeout: 90_000 });
+        await notice.getByText(new RegExp(`email ${escapeRegExp(c.email)}, phone ${escapeRegExp(c.phone)}`)).waitFor();
+        await status.getByText(new RegExp(`^Not delivered to ${escapeRegExp(c.name)}: no Teams account was found`)).waitFor();
+      }
+      const police = onCall.find((c) => c.role === 'police');
+      await shot('21-not-delivered-notice.png',
+        cardsWith(`${police.name}: no Teams account was found`).filter({ hasText: CASE_REF_OVERDUE }).last(), 'bottom');
+      await status.getByRole('button', { name: 'Refresh', exact: true }).click();
+      await status.getByText(/^Not delivered to /).first().waitFor();
+      await assertOneStatusCard(CASE_REF_OVERDUE);
+      await shot('22-overdue-status-not-delivered.png', status);
+      // The foot of the card: who to phone or email instead.
+      const foot = status.getByText('Invitations that did not arrive', { exact: true });
+      for (const c of onCall) {
+        await status.getByText(new RegExp(`${escapeRegExp(c.name)} could not be reached in Teams: .*email ${escapeRegExp(c.email)}, `
+          + `phone ${escapeRegExp(c.phone)}`)).waitFor();
+      }
+      await shot('23-overdue-status-who-to-phone.png', foot);
+    });
+
+    // --- a request withdrawn before sending ------------------------------------------------
+    await step('a fifth request is withdrawn before sending: its plan card says so', async () => {
+      const plan = await requestPlan(CASE_REF_WITHDRAWN, decided, DECIDED_TIME.form);
+      // An edit form opened first, to be used after withdrawing (its button must say why not).
+      await plan.getByRole('button', { name: 'Edit the request', exact: true }).click();
+      const edit = page.locator('.ac-adaptiveCard').filter({ hasText: 'Edit the request' })
+        .filter({ has: page.getByPlaceholder('Choose the area') }).last();
+      await edit.waitFor();
+      await plan.getByRole('button', { name: 'Withdraw the request', exact: true }).click();
+      const withdrawn = cardsWith('Request withdrawn').filter({ hasText: CASE_REF_WITHDRAWN }).last();
+      await withdrawn.getByText(/no invitations were sent/).waitFor();
+      assert.equal(await withdrawn.getByRole('button').count(), 0, 'a withdrawn plan card has no buttons');
+      await shot('24-withdrawn.png', withdrawn);
+      await edit.getByRole('button', { name: 'Work out the plan', exact: true }).click();
+      const refusal = page.getByText(new RegExp(`^This request was withdrawn on .* by ${escapeRegExp(chairName)}, `
+        + 'before anything was sent; nothing was changed\\.$')).last();
+      await refusal.waitFor();
+      assert.equal(await statusCards(CASE_REF_WITHDRAWN).count(), 0, 'nothing was sent');
+      await shot('25-withdrawn-edit-refused.png', refusal, 'bottom');
+    });
+
   } catch (e) {
     await saveFailure();
     throw e;

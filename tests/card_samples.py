@@ -290,6 +290,9 @@ def _chair_status(c: _Collector) -> None:
     c.add("cancel.bristol", cards.cancel_card, "meeting-live", CASE_REF, deadline - timedelta(hours=2))
     c.add("invite.bristol", cards.invite_card, "meeting-live", CASE_REF,
           [("br-paediatrician-office-hours", "Paediatrician: Dr Dana Pretend"), ("br-sarc-always", "SARC: Em Sample — any time")])
+    c.add("invite.bristol_by_email", cards.invite_card, "meeting-live", CASE_REF,
+          [("br-paediatrician-office-hours", "Paediatrician: Dr Dana Pretend")], [("health", "Health"), ("police", "Police")])
+    c.add("invite.by_email_only", cards.invite_card, "meeting-live", CASE_REF, [], [("health", "Health")])
 
 
 # --- reminders: every kind bot.core.reminders plans, from real meetings ------------------------

@@ -7,6 +7,8 @@ action) and for what the bot promises (no child's name, citations visible, error
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from typing import Any
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -524,12 +526,12 @@ def test_invitation_answered_rejects_unknown_response():
 
 # --- chair status -----------------------------------------------------------------------------
 
-def status(area: str, answers: list[Answer]) -> tuple[dict, str]:
+def status(area: str, answers: list[Answer], **more: Any) -> tuple[dict, str]:
     plan, profile = plan_for(area, "rich_in_hours")
     view = StatusView(
         meeting_id="meeting-42", case_ref=CASE_REF, area_name=profile.name, quorum=plan.quorum,
         answers=answers, escalation=profile.escalation, filled_by=StatusView.filled_by_of(profile),
-        meeting_at=plan.meeting_at,
+        meeting_at=plan.meeting_at, **more,
     )
     card = chair_status_card(view)
     check_card(card)
@@ -569,6 +571,11 @@ def test_chair_status_changes_as_roles_answer(area):
     assert "Declined — escalate" in row and esc.summary in row and readable(esc.source) in row
     assert "No officer free" in row
     assert "Not yet quorate" in text
+    # Someone else in the directory could fill the place: invite them, no escalation yet.
+    card, text = status(area, [declined[0], replace(declined[1], name="DC Bea Madeup"), *declined[2:]],
+                        next_contacts={"police": "PS Bo Pretend"})
+    row = quorum_row(card, "police")
+    assert "Declined by DC Bea Madeup — invite PS Bo Pretend instead" in row and esc.summary not in row
 
     everyone = [accepted[0], Answer("police", "quorum", "accepted", "DC Bea Madeup"),
                 Answer("health", "quorum", "accepted", "Cal Notreal"), Answer("gp", "should", "declined", detail="Clinic")]
@@ -591,7 +598,7 @@ def test_chair_status_filled_by_and_delivery_failures():
     ]
     card, text = status("north-somerset", answers)
     assert "Accepted by Ash Placeholder (Emergency Duty Team)" in quorum_row(card, "social_care")
-    assert "Not delivered to the contact: the bot is blocked or the app is not installed for them — escalate" in quorum_row(card, "police")
+    assert "Not delivered to the contact: the bot is blocked or the app is not installed for them — phone or email them" in quorum_row(card, "police")
     assert "could not be reached in Teams: the bot is blocked — email bea@avon-somerset.police.example, phone 07700 900101" in text
     assert ("Alex Fictional could not be reached in Teams: the app is not installed — "
             "email alex.fictional@n-somerset-council.example, phone 01632 960100") in text

@@ -681,3 +681,29 @@ async def test_a_client_must_be_started(emu):
     with pytest.raises(RuntimeError, match="start"):
         await graph.get_event(CHAIR, "x")
     await graph.close()
+
+
+# ---------------------------------------------------------------------------------------
+# People: find_user
+# ---------------------------------------------------------------------------------------
+
+async def test_find_user_by_mail_then_by_user_principal_name(emu, graph):
+    emu.add_mailbox("Sean.O'Brien@example.gov.uk", name="DS Sean O'Brien", object_id="obj-sean", phone="07700 900123",
+                    job_title="Detective Sergeant")
+    emu.add_mailbox("lee.mail@example.gov.uk", name="Lee Sample", object_id="obj-lee", upn="lee.upn@example.gov.uk")
+    sean = await graph.find_user("sean.o'brien@EXAMPLE.gov.uk")  # a quote in the address; any case
+    assert (sean.id, sean.name, sean.email, sean.phone, sean.job_title) == (
+        "obj-sean", "DS Sean O'Brien", "Sean.O'Brien@example.gov.uk", "07700 900123", "Detective Sergeant")
+    assert emu.requests[-1].path.startswith("/v1.0/users?$filter=mail%20eq%20%27sean.o%27%27brien%40EXAMPLE.gov.uk%27")
+    lee = await graph.find_user("lee.upn@example.gov.uk")  # not their mail: found as the sign-in name
+    assert (lee.id, lee.email) == ("obj-lee", "lee.mail@example.gov.uk")
+    assert [r.status for r in emu.requests[-2:]] == [200, 200]
+    assert await graph.find_user("nobody@example.gov.uk") is None  # filter empty, then 404
+
+
+async def test_find_user_without_the_permission_is_refused_not_none():
+    async with running_graph_emulator(roles=(READ,)) as emu:
+        async with GraphClient(GraphSettings.from_env(emu.env())) as client:
+            with pytest.raises(GraphRefused) as info:
+                await client.find_user("anyone@example.gov.uk")
+    assert info.value.status == 403 and info.value.code == "Authorization_RequestDenied"

@@ -125,3 +125,85 @@ async def test_without_graph_the_chair_adds_the_link_by_hand(teams):
     ok = (await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25",
                                                      "meeting_time": "14:00", "join_url": link}))["value"]
     assert link in text_of(ok) and app[SERVICE].repo.get_meeting(meeting_id).join_url == link
+
+
+# --- the chair invites someone by email address (issue 14, item 7) ------------------------------
+
+KIM = "0b5e7c1a-4d2f-4e8a-9c3b-6a1d2e3f4a5b"
+
+
+async def test_the_chair_invites_someone_by_email_found_in_the_organisations_directory(with_graph):
+    import json
+
+    from tests.emulators.graph import USER_READ
+    from tests.emulators.teams import find_verb, open_form
+
+    t, app, graph = with_graph
+    service = app[SERVICE]
+    app[CLOCK].now = at("2026-11-25T10:00")
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting_id = find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id")
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    # A detective in the organisation's directory whose address differs in case from what is typed.
+    graph.add_mailbox("Kim.Example@example.gov.uk", name="DS Kim Example", object_id=KIM, phone="07700 900555")
+    graph.add_mailbox("lee.mail@example.gov.uk", name="Lee Sample", upn="lee.sample@example.gov.uk")
+
+    form = await open_form(t, chair, "invite_open", {"meeting_id": meeting_id})
+    assert find_verb(form, "invite_email") and "Or by email address" in text_of(form)
+    assert "Police" in text_of(form) and "Housing" in text_of(form)  # the roles to choose from
+    ask = lambda email, role="police": t.press(chair, "invite_email", {"meeting_id": meeting_id, "invite_email": email,
+                                                                       "invite_role": role})
+    for typed, said in (("", "Give the email address"), ("kim at example.gov.uk", "is not an email address"),
+                        ("kim@example", "is not an email address"), ("a@b.c d@e.f", "is not an email address")):
+        assert said in json.dumps(await ask(typed)), typed
+    assert "Choose the role" in json.dumps(await ask("kim.example@example.gov.uk", "astronaut"))
+    lookups = graph.count("graph", path_contains="/users?")
+    planned = len(service.repo.list_invitations(meeting_id))
+    # Not in the directory: nothing sent, and the chair is told what to do instead.
+    outside = (await ask("duty.sergeant@police.example"))["value"]
+    assert "is not in the organisation's directory" in text_of(outside) and "nothing was sent" in text_of(outside)
+    assert "Send them the meeting details and the Teams link by email yourself" in text_of(outside)
+    assert graph.count("graph", path_contains="/users?") == lookups + 1
+    assert len(service.repo.list_invitations(meeting_id)) == planned
+
+    # Found: invited in Teams by their Entra object id, in the role chosen (police, a quorum place).
+    invited = (await ask("kim.example@EXAMPLE.gov.uk"))["value"]
+    assert "DS Kim Example invited" in text_of(invited) and "07700 900555" in text_of(invited)
+    (row,) = [i for i in service.repo.list_invitations(meeting_id) if i.contact_aad_id == KIM]
+    assert (row.role, row.level, row.contact_email) == ("police", "quorum", "Kim.Example@example.gov.uk")
+    await until(lambda: t.emulator.conversation_of(KIM) and t.cards_to(t.emulator.conversation_of(KIM)))
+    kim = Person(KIM, "29:kim", "DS Kim Example", t.emulator.conversation_of(KIM))
+    card = t.cards_to(kim.conversation)[0]
+    await t.press(kim, "invite_accept", {"invitation_id": find_data(card, "invitation_id")})
+    status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert "Accepted by DS Kim Example" in text_of(status)
+    assert "already invited" in json.dumps(await ask("kim.example@example.gov.uk", "health"))
+    # An address that is someone's sign-in name (user principal name), not their mail, is found too.
+    assert "Lee Sample invited" in text_of((await ask("lee.sample@example.gov.uk", "housing"))["value"])
+    assert [e.detail["name"] for e in service.repo.list_events(meeting_id) if e.kind == "invited_by_chair"] == \
+        ["DS Kim Example", "Lee Sample"]
+
+    # Without the User.Read.All permission (new tokens lack it): said plainly, nothing changed.
+    graph.roles.discard(USER_READ)
+    graph.advance(7200)
+    refused = json.dumps(await ask("someone.else@example.gov.uk"))
+    assert "not allowed to read the organisation's directory" in refused and "User.Read.All" in refused
+    assert len(service.repo.list_invitations(meeting_id)) == planned + 2
+
+
+async def test_without_graph_the_invite_form_offers_no_email_and_an_email_is_refused(teams):
+    import json
+
+    from tests.emulators.teams import find_verb, open_form
+
+    t, app = teams
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting_id = find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id")
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    planned = len(app[SERVICE].repo.list_invitations(meeting_id))
+    form = await open_form(t, chair, "invite_open", {"meeting_id": meeting_id})
+    assert not find_verb(form, "invite_email") and "invite_email" not in json.dumps(form)
+    refused = json.dumps(await t.press(chair, "invite_email", {"meeting_id": meeting_id, "invite_role": "police",
+                                                               "invite_email": "kim.example@example.gov.uk"}))
+    assert "needs Microsoft Graph, which is not configured" in refused and "nothing was changed" in refused
+    assert len(app[SERVICE].repo.list_invitations(meeting_id)) == planned

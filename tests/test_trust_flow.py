@@ -124,6 +124,9 @@ async def test_an_overdue_request_says_so_reminds_at_once_and_asks_for_the_reaso
     saved = await t.press(chair, "delay_submit", {"meeting_id": meeting_id,
                                                   "delay_reason": "Referral reached us the next morning"})
     assert "Reason for the delay recorded" in text_of(saved["value"])
+    status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert "Reason for the delay (recorded): Referral reached us the next morning" in text_of(status)
+    assert "the bot has asked you for the reason" not in text_of(status)
     assert events(app, meeting_id, "delay_explained") == [{"reason": "Referral reached us the next morning"}]
     assert repo.get_meeting(meeting_id).outcome["delay"]["reason"] == "Referral reached us the next morning"
     passed = [r for r in repo.list_reminders(meeting_id) if r.kind == "deadline_passed"]
@@ -260,6 +263,9 @@ async def test_a_decline_offers_the_next_contact_and_cannot_be_quorate_waits_unt
     assert "Cal Notreal declined" in text_of(offer) and "Clinic all day" in text_of(offer)
     assert "Invite Dr Dana Pretend" in text_of(offer) and find_data(offer, "contact_id") == "br-paediatrician-office-hours"
     assert not any("Health (safeguarding practitioner) cannot make" in text_of(c) for c in t.cards_to(chair.conversation))
+    status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert "Declined by Cal Notreal — invite Dr Dana Pretend instead" in text_of(status)
+    assert "Escalate:" not in text_of(status)  # someone else can fill the place: nothing to escalate yet
     # One press invites her, in the health place.
     pressed = await t.press(chair, "invite_contact", {"meeting_id": meeting_id, "contact_id": find_data(offer, "contact_id")})
     assert "Dr Dana Pretend invited" in text_of(pressed["value"])
@@ -278,6 +284,8 @@ async def test_a_decline_offers_the_next_contact_and_cannot_be_quorate_waits_unt
     await until(cannot)
     assert "Bristol strategy meeting guidance §" in text_of(cannot()[0])  # the area's escalation, cited
     assert len(offers()) == 1
+    status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
+    assert "— escalate" in text_of(status) and "Escalate:" in text_of(status)  # no one left for police
 
 
 async def test_the_chair_invites_anyone_from_the_directory_and_they_count_in_their_role(teams):

@@ -165,6 +165,8 @@ class Meeting:
         when = f" on {uk_moment(self.state_changed_at)}" if self.state_changed_at else ""
         who = f" by {self.state_changed_by}" if self.state_changed_by else ""
         why = f" ({self.cancel_reason})" if self.state == "withdrawn" and self.cancel_reason else ""
+        if self.state == "withdrawn":  # never sent: a request, not a meeting, and no date that reads as sent
+            return f"This request was withdrawn{when}{who}{why}, before anything was sent; nothing was changed."
         if self.state in FINAL or self.state in ("held", "not_held"):
             return f"This meeting {_WHAT_HAPPENED[self.state]}{when}{who}{why}; nothing was changed."
         return f"{_WHY_NOT[command]}: this meeting {_WHAT_HAPPENED[self.state]}; nothing was changed."

@@ -281,8 +281,9 @@ def _deadline(ctx: _Ctx) -> list[Planned]:
     if m.state == "draft":
         missing.insert(0, "the invitations have not been sent")
     rule = m.plan.get("deadline_rule") or {}
-    text = (f"Case {m.case_ref}: the strategy meeting must take place by {uk_time(m.deadline)} "
-            f"({rule.get('summary', '')}). It is " + "; ".join(missing) + ".")
+    text = (f"Case {m.case_ref}: the strategy meeting must take place by {uk_time(m.deadline)}"
+            + (f" — {str(rule['summary']).rstrip('.')}" if rule.get("summary") else "") + ". Where it stands: "
+            + "; ".join(missing) + ".")
     out = _deadline_passed(ctx, missing, rule)
     if window <= timedelta(0):
         return out  # requested after its deadline: only the notice that it has passed
@@ -313,9 +314,10 @@ def _deadline_passed(ctx: _Ctx, missing: list[str], rule: Mapping[str, Any]) -> 
     return [Planned(
         f"deadline:passed:{m.deadline.isoformat()}", "deadline_passed", "chair", max(m.deadline, m.created_at),
         "The meeting deadline has passed",
-        f"Case {m.case_ref}: the strategy meeting should have taken place by {uk_time(m.deadline)} "
-        f"({rule.get('summary', '')}). It is " + "; ".join(missing) + ". Hold it as soon as you can, and record "
-        "the reason for the delay: the protocols ask for it in the case record." + fallback,
+        f"Case {m.case_ref}: the strategy meeting should have taken place by {uk_time(m.deadline)}"
+        + (f" — {str(rule['summary']).rstrip('.')}" if rule.get("summary") else "") + ". Where it stands: "
+        + "; ".join(missing) + ". Hold it as soon as you can, and record the reason for the delay: the "
+        "protocols ask for it in the case record." + fallback,
         "; ".join(s for s in (rule.get("source", ""), fallback_source) if s), asks_delay_reason=True)]
 
 

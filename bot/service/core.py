@@ -354,6 +354,8 @@ class ConversationService:
     async def tell_chair(self, meeting: MeetingRecord, title: str, text: str) -> None:
         if not meeting.chair_conversation_id or not meeting.chair_service_url:
             return
+        if not text.startswith("Case "):  # a chair with three live cases needs to know which one
+            text = f"Case {meeting.case_ref or meeting.id[:8]}: {text}"
         try:
             await self.messenger.send_card(meeting.chair_service_url, meeting.chair_conversation_id,
                                            cards.message_card(title, text), meeting.chair_tenant_id)

@@ -31,7 +31,7 @@ HANDLERS: dict[str, Handler] = {
     "time_open": status.time_open, "time_submit": status.set_time,
     "cancel_open": status.cancel_open, "meeting_cancel": status.cancel,
     "delay_submit": status.explain_delay,
-    "invite_open": inviting.invite_open, "invite_contact": inviting.invite_contact,
+    "invite_open": inviting.invite_open, "invite_contact": inviting.invite_contact, "invite_email": inviting.invite_email,
     "outcome_open": outcome.open_form, "outcome_submit": outcome.submit,
     "minutes_submit": outcome.minutes, "followup_done": outcome.follow_up_done,
     "followup_date": outcome.follow_up_date,

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..core.calendar import AreaCalendar
     from ..core.profile import Profile
     from ..core.slots import Slot
-    from ..online_meetings import EventResult
+    from ..online_meetings import EventResult, PersonLookup
 
 
 class Messenger(Protocol):
@@ -66,3 +66,5 @@ class Calendar(Protocol):
     # An invitee's personal answer link, by email from the organiser (None: sent; else why not).
     async def send_answer_link(self, meeting: "MeetingRecord", invitation: "InvitationRecord", profile: "Profile",
                                link: str, expires: str) -> str | None: ...
+    # Someone in the organisation's directory by email address (to invite them in Teams).
+    async def find_person(self, email: str) -> "PersonLookup": ...

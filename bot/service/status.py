@@ -47,6 +47,9 @@ def status_view(svc: ConversationService, meeting: MeetingRecord, invitations: l
         join_url=meeting.join_url,
         next_follow_up=(_follow_up_name(next_follow_up[0]), next_follow_up[1]) if next_follow_up else None,
         can=frozenset(c.value for c in Command if m.allows(c)),
+        next_contacts={role: found[0]["name"] for role, found in svc.replacements(meeting, invitations).items() if found}
+        if "invite" in {c.value for c in Command if m.allows(c)} else {},
+        delay_reason=str(((meeting.outcome or {}).get("delay") or {}).get("reason") or ""),
     )
 
 

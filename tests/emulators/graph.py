@@ -29,13 +29,18 @@ Graph (`graph_url` = https://127.0.0.1:PORT/v1.0):
     PATCH /v1.0/users/{id}/events/{eventId}            subject, body, start, end, attendees...
     POST  /v1.0/users/{id}/events/{eventId}/cancel     202; the event leaves the calendar (404 after)
     POST  /v1.0/users/{id}/calendar/getSchedule        scheduleItems + availabilityView
+    GET   /v1.0/users?$filter=mail eq '...'            the tenant's users (User.Read.All); the
+                                                       filters `mail eq` and `userPrincipalName eq`
+                                                       (case-insensitive, quotes doubled), $select
+    GET   /v1.0/users/{id | userPrincipalName}         one user; 404 Request_ResourceNotFound
 
 Readings of Graph's behaviour the emulator makes (for the adapter, they are assumptions):
 moving an event resets the attendees' answers to "none" (Outlook asks them again); replacing
 the attendee list keeps the answers of those still on it; an unknown user is 404
 ErrorInvalidUser, a user without an Exchange mailbox 404 MailboxNotEnabledForRESTAPI, an unknown
 event 404 ErrorItemNotFound, a mailbox fenced off by an application access policy 403
-ErrorAccessDenied; getSchedule reports addresses it cannot see as entries with an `error`
+ErrorAccessDenied; reading users without User.Read.All (or Directory.Read.All) is 403
+Authorization_RequestDenied, a filter it does not know 400 Request_UnsupportedQuery; getSchedule reports addresses it cannot see as entries with an `error`
 (ErrorMailboxNotFound inside the tenant's domains, ErrorProxyRequestNotAllowed outside).
 In a mailbox's free/busy, its own events are busy, and an invitation is tentative until
 accepted (busy) or declined (gone).
@@ -88,6 +93,7 @@ DEFAULT_DOMAIN = "example.gov.uk"
 READ_WRITE = "Calendars.ReadWrite"
 READ = "Calendars.Read"
 MAIL_SEND = "Mail.Send"
+USER_READ = "User.Read.All"
 RESPONSES = ("none", "accepted", "declined", "tentativelyAccepted")
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -191,6 +197,9 @@ class Mailbox:
     name: str
     exchange: bool = True     # False: a user without an Exchange Online mailbox
     teams: bool = True        # False: no Teams licence, so no join link
+    phone: str | None = None  # mobilePhone
+    job_title: str | None = None
+    upn: str | None = None    # userPrincipalName when it differs from the mail address
     denied: bool = False      # fenced off by an application access policy (403)
     busy: list[tuple[dt.datetime, dt.datetime, str, str]] = field(default_factory=list)  # start, end, status, subject
 
@@ -316,7 +325,7 @@ class GraphEmulator:
 
     def __init__(self, *, tenant_id: str = DEFAULT_TENANT, client_id: str = DEFAULT_CLIENT,
                  client_secret: str | None = DEFAULT_SECRET, domains: Iterable[str] = (DEFAULT_DOMAIN,),
-                 token_lifetime: int = 3600, roles: Iterable[str] = (READ_WRITE,)) -> None:
+                 token_lifetime: int = 3600, roles: Iterable[str] = (READ_WRITE, USER_READ)) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.client_secret = client_secret
@@ -349,6 +358,8 @@ class GraphEmulator:
         r.add_post("/v1.0/users/{user}/events/{event}/cancel", self._cancel)
         r.add_post("/v1.0/users/{user}/calendar/getSchedule", self._schedule)
         r.add_post("/v1.0/users/{user}/sendMail", self._send_mail)
+        r.add_get("/v1.0/users", self._users)
+        r.add_get("/v1.0/users/{user}", self._user)
 
     # -- where it is -------------------------------------------------------------------
 
@@ -388,11 +399,13 @@ class GraphEmulator:
         self._certificates_256[_b64url_nopad(cert.fingerprint(hashes.SHA256()))] = cert
 
     def add_mailbox(self, email: str, *, name: str | None = None, object_id: str | None = None,
-                    exchange: bool = True, teams: bool = True) -> Mailbox:
+                    exchange: bool = True, teams: bool = True, phone: str | None = None,
+                    job_title: str | None = None, upn: str | None = None) -> Mailbox:
+        """A user of the tenant (with an Exchange mailbox unless `exchange` is False)."""
         key = email.lower()
         if key not in self.mailboxes:
             self.mailboxes[key] = Mailbox(email, object_id or str(uuid.uuid4()), name or email.split("@")[0],
-                                          exchange=exchange, teams=teams)
+                                          exchange=exchange, teams=teams, phone=phone, job_title=job_title, upn=upn)
         return self.mailboxes[key]
 
     def add_busy(self, email: str, start: dt.datetime, end: dt.datetime, status: str = "busy",
@@ -654,6 +667,71 @@ class GraphEmulator:
             raise _Problem(403, "ErrorAccessDenied", "Access to OData is disabled: [RAOP] : Blocked by tenant "
                                                      "configured AppOnly AccessPolicy settings.")
         return mailbox
+
+    # -- Graph: users ------------------------------------------------------------------
+
+    async def _users(self, request: web.Request) -> web.Response:
+        return await self._directory(request, self._list_users)
+
+    async def _user(self, request: web.Request) -> web.Response:
+        return await self._directory(request, self._one_user)
+
+    async def _directory(self, request: web.Request, handler: Any) -> web.Response:
+        """Like `_graph`, for /users: scripted failures, the token, User.Read.All."""
+        rec = self._record("graph", request, None)
+        try:
+            for rule in self._rules:
+                if rule.remaining > 0 and not rule.after_commit:
+                    rule.remaining -= 1
+                    headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else None
+                    raise _Problem(rule.status, rule.code, f"emulated {rule.status}", headers)
+            try:
+                self._authenticate(request, {USER_READ, "User.ReadBasic.All", "Directory.Read.All"})
+            except _Problem as p:
+                if p.status == 403:  # Microsoft Entra's code for it, not Exchange's
+                    raise _Problem(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+                raise
+            resp = handler(request)
+        except _Problem as p:
+            resp = _graph_error(p.status, p.code, p.message, p.headers)
+        rec.status = resp.status
+        return resp
+
+    def _user_json(self, mailbox: Mailbox, request: web.Request) -> dict[str, Any]:
+        full = {"id": mailbox.object_id, "displayName": mailbox.name, "mail": mailbox.email,
+                "userPrincipalName": mailbox.upn or mailbox.email, "mobilePhone": mailbox.phone,
+                "businessPhones": [], "jobTitle": mailbox.job_title}
+        select = request.query.get("$select")
+        if select:
+            wanted = {f.strip() for f in select.split(",")}
+            return {k: v for k, v in full.items() if k in wanted or k == "id"}
+        return full
+
+    def _list_users(self, request: web.Request) -> web.Response:
+        users = list(self.mailboxes.values())
+        text = request.query.get("$filter")
+        if text is not None:
+            m = re.fullmatch(r"\s*(mail|userPrincipalName)\s+eq\s+'((?:[^']|'')*)'\s*", text)
+            if not m:
+                raise _Problem(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause "
+                                                                "specified for property of resource 'User'.")
+            value = m.group(2).replace("''", "'").lower()
+            if m.group(1) == "mail":
+                users = [u for u in users if u.email.lower() == value]
+            else:
+                users = [u for u in users if (u.upn or u.email).lower() == value]
+        return web.json_response({"@odata.context": f"{self.graph_url}/$metadata#users",
+                                  "value": [self._user_json(u, request) for u in users]})
+
+    def _one_user(self, request: web.Request) -> web.Response:
+        key = request.match_info["user"].lower()
+        user = next((u for u in self.mailboxes.values()
+                     if key in (u.object_id.lower(), (u.upn or u.email).lower())), None)
+        if user is None:
+            raise _Problem(404, "Request_ResourceNotFound", f"Resource '{request.match_info['user']}' does not exist "
+                                                            "or one of its queried reference-property objects are "
+                                                            "not present.")
+        return web.json_response(self._user_json(user, request))
 
     def _event(self, mailbox: Mailbox, event_id: str) -> EmulatedEvent:
         event = self.events.get(event_id)

@@ -27,6 +27,9 @@ Conventions (each is tested against tests/emulators/graph.py):
   unreachable `GraphUnavailable` (MSAL has already retried the connection once).
 * Nothing here logs tokens, secrets, email addresses, subjects or event ids: logs name the
   operation, the status and Graph's error code only.
+* People: `find_user` looks an email address up in the tenant's directory (application
+  permission User.Read.All): `GET /users?$filter=mail eq '...'`, then `GET /users/{address}`
+  for an address that is someone's user principal name but not their mail. Nobody: None.
 * Free/busy: `busy` and `oof` always block; `tentative` blocks by default (someone who
   tentatively accepted another meeting may well go to it; pass `tentative_is_busy=False` to
   count it as free when a deadline is tight); `workingElsewhere` and `free` do not block
@@ -142,6 +145,31 @@ class Availability:
     busy: dict[str, list[tuple[datetime, datetime]]]
     unknown: frozenset[str] = frozenset()
     reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TenantUser:
+    """Someone in the tenant's directory (Microsoft Entra ID), as Graph's user resource has them."""
+
+    id: str                      # the Entra object id: what the bot messages them by in Teams
+    name: str
+    email: str                   # mail, else the user principal name
+    phone: str | None = None     # mobilePhone, else the first of businessPhones
+    job_title: str | None = None
+
+
+USER_FIELDS = "id,displayName,mail,userPrincipalName,mobilePhone,businessPhones,jobTitle"
+
+
+def _tenant_user(item: Any) -> TenantUser | None:
+    if not isinstance(item, Mapping) or not isinstance(item.get("id"), str) or not item["id"]:
+        return None
+    email = next((v for v in (item.get("mail"), item.get("userPrincipalName")) if isinstance(v, str) and v), "")
+    phones = [p for p in (item.get("businessPhones") or []) if isinstance(p, str) and p.strip()]
+    mobile = item.get("mobilePhone") if isinstance(item.get("mobilePhone"), str) and item["mobilePhone"].strip() else None
+    name = item.get("displayName") if isinstance(item.get("displayName"), str) and item["displayName"].strip() else email
+    job = item.get("jobTitle") if isinstance(item.get("jobTitle"), str) and item["jobTitle"].strip() else None
+    return TenantUser(id=item["id"], name=name, email=email, phone=mobile or (phones[0] if phones else None), job_title=job)
 
 
 @dataclass(frozen=True)
@@ -409,6 +437,28 @@ class GraphClient:
             out[address.lower()] = AttendeeResponse(kind, at)
         return out
 
+    # -- people -----------------------------------------------------------------------
+
+    async def find_user(self, email: str) -> TenantUser | None:
+        """The tenant's user with this email address, or None. The filter matches `mail`
+        (OData string literal: a quote is doubled); an address that is only someone's user
+        principal name is found by `GET /users/{address}` (404 Request_ResourceNotFound: nobody)."""
+        address = _nonempty(email, "email").strip()
+        literal = address.replace("'", "''")
+        query = "?$filter=" + quote(f"mail eq '{literal}'", safe="") + f"&$select={USER_FIELDS}"
+        data = await self._call("find_user", "GET", "/users" + query)
+        for item in data.get("value") or []:
+            user = _tenant_user(item)
+            if user is not None:
+                return user
+        try:
+            data = await self._call("find_user", "GET", f"/users/{_segment(address, 'email')}?$select={USER_FIELDS}")
+        except GraphRefused as e:
+            if e.status == 404:
+                return None
+            raise
+        return _tenant_user(data)
+
     # -- free/busy --------------------------------------------------------------------
 
     async def get_schedule(self, organiser: str, emails: Iterable[str], start: datetime, end: datetime,
@@ -657,5 +707,5 @@ async def _graph_error(resp: aiohttp.ClientResponse) -> tuple[str | None, str | 
 
 __all__ = [
     "Attendee", "AttendeeResponse", "Availability", "CalendarEvent", "GraphClient", "GraphRetryPolicy",
-    "RETRYABLE_STATUSES", "ResponseKind", "from_graph_time", "to_graph_time",
+    "RETRYABLE_STATUSES", "ResponseKind", "TenantUser", "from_graph_time", "to_graph_time",
 ]
