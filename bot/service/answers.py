@@ -4,7 +4,7 @@ answers (cancelled, held, closed) says so and changes nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .. import cards
 from .records import InvitationRecord, MeetingRecord, NewInvitation, ResponseResult
@@ -15,32 +15,43 @@ RESPONSE_OF_VERB = {"invite_accept": "accepted", "invite_decline": "declined",
                     "invite_nominate": "nominated", "invite_written": "written"}
 
 
-def _answer_context(svc: ConversationService, invitation_id: str):
-    """The invitation, its meeting and who nominated its invitee, read in one go."""
-    with svc.repo.snapshot():
-        invitation = svc.repo.get_invitation(invitation_id)
-        if invitation is None:
-            return None, None, None
-        nominator = svc.repo.get_invitation(invitation.nominated_by_id) if invitation.nominated_by_id else None
-        return invitation, svc.repo.get_meeting(invitation.meeting_id), nominator
-
-
 async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
+    """An answer from the invitation card: found, checked and stored in ONE transaction (the
+    invitation read, its meeting held, the answer, its audit events and the re-planned
+    reminders), then the answered card."""
     invitation_id = str(data.get("invitation_id") or "")
-    invitation, meeting, nominator = await svc.db(_answer_context, svc, invitation_id) if invitation_id else (None,) * 3
-    if invitation is None:
-        return Reply(text="I can't find that invitation; it may have been withdrawn.")
-    if invitation.contact_aad_id != actor.aad_object_id:
-        await svc.db(svc.repo.add_event, invitation.meeting_id, "answer_refused", actor_aad_id=actor.aad_object_id,
-                     detail={"invitation_id": invitation.id})
-        return Reply(text=f"This invitation was sent to {invitation.contact_name or 'someone else'}; "
-                          "only they can answer it. Nothing was changed.")
     response = RESPONSE_OF_VERB[data["verb"]]
     detail, problem = response_detail(response, data)
-    view = svc.invitation_view_of(meeting, invitation, nominator.contact_name if nominator else None)
+    if not invitation_id:
+        return Reply(text="I can't find that invitation; it may have been withdrawn.")
+
+    def work() -> tuple[Stored, str | None] | Reply:
+        invitation = svc.repo.get_invitation(invitation_id)
+        if invitation is None:
+            return Reply(text="I can't find that invitation; it may have been withdrawn.")
+        if invitation.contact_aad_id != actor.aad_object_id:
+            svc.repo.add_event(invitation.meeting_id, "answer_refused", actor_aad_id=actor.aad_object_id,
+                               detail={"invitation_id": invitation.id})
+            return Reply(text=f"This invitation was sent to {invitation.contact_name or 'someone else'}; "
+                              "only they can answer it. Nothing was changed.")
+        nominator = svc.repo.get_invitation(invitation.nominated_by_id) if invitation.nominated_by_id else None
+        nominated_by = nominator.contact_name if nominator else None
+        stored = Stored(invitation)
+        if problem:
+            stored.meeting = svc.repo.get_meeting(invitation.meeting_id)
+            return stored, nominated_by
+        stored.meeting, _ = svc.apply(invitation.meeting_id, actor.aad_object_id,
+                                      answer_decider(svc, actor, stored, response, detail, data))
+        return stored, nominated_by
+
+    done = await svc.unit_of_work(work)
+    if isinstance(done, Reply):
+        return done
+    stored, nominated_by = done
+    view = svc.invitation_view_of(stored.meeting, stored.invitation, nominated_by)
     if problem:
         return Reply(card=cards.invitation_card(view), replace=True, messages=(Reply(text=problem),))
-    answered = await record_answer(svc, actor, meeting, invitation, response, detail, data)
+    answered = await after_answer(svc, stored, response, data)
     card = cards.invitation_answered_card(view, response, answered.shown,
                                           answered_at=answered.result.invitation.responded_at)
     notes = (Reply(text=answered.handover_note),) if answered.handover_note else ()
@@ -58,23 +69,32 @@ class Answered:
     handover_note: str | None = None
 
 
+@dataclass
+class Stored:
+    """What an answer's unit of work found and did, filled in by `answer_decider`."""
+
+    invitation: InvitationRecord
+    meeting: MeetingRecord = None  # type: ignore[assignment]  # the meeting after the unit of work
+    result: ResponseResult | None = None
+    nominee: NewInvitation | None = None
+    handover_from: MeetingRecord | None = None
+
+
 class LinkUsed(Refused):
     """The answer link was used already: nothing was changed."""
 
 
-async def record_answer(svc: ConversationService, actor: Actor, meeting: MeetingRecord, invitation: InvitationRecord,
-                        response: str, detail: str | None, data: dict, *, link_nonce: str | None = None) -> Answered:
-    """Store one invitee's answer as one unit of work and do what follows it (a nominee invited
-    or the chair asked to reach them, the chair's card updated): the one path for an answer,
-    whether from the card or the answer page. `link_nonce`: the answer came with an answer
-    link, which is used up in the same transaction (LinkUsed if it already was). The meeting's
-    state rules apply (Refused, nothing changed). A link answer never takes the chair: the
-    chair needs a Teams chat for the status card."""
-    handover: dict[str, Any] = {}
-    nominee = nominee_invitation(svc, meeting, invitation, data) if response == "nominated" else None
+def answer_decider(svc: ConversationService, actor: Actor, stored: Stored, response: str, detail: str | None,
+                   data: dict, *, link_nonce: str | None = None) -> Callable[[MeetingRecord, Any], Change]:
+    """The command of one invitee's answer, for `ConversationService.apply`: the meeting's
+    state rules (Refused, nothing changed), the answer link used up in the same transaction
+    (LinkUsed if it already was), the answer recorded, a nominee's invitation added, and, out
+    of hours, the chair handed over. A link answer never takes the chair: the chair needs a
+    Teams chat for the status card."""
+    invitation = stored.invitation
     responder = invitation.contact_aad_id if link_nonce is not None else actor.aad_object_id
 
-    def decide(rec: MeetingRecord, m):
+    def decide(rec: MeetingRecord, m) -> Change:
         m.check(Command.ANSWER)
         now = svc.clock()
         if link_nonce is not None:
@@ -85,28 +105,50 @@ async def record_answer(svc: ConversationService, actor: Actor, meeting: Meeting
         result = svc.repo.record_response(invitation.id, responder or "", response, detail, now)
         if result.refused:
             raise Refused(result.reason or "Your answer could not be recorded. Nothing was changed.")
+        stored.result, stored.handover_from = result, None
         after, events = m, []
         if (result.changed and link_nonce is None and response == "accepted"
                 and takes_the_chair(svc, rec, result.invitation, actor)):
             after, events = m.hand_over(Chair(actor.aad_object_id or "", result.invitation.contact_name or actor.name))
-            handover["from"] = rec
-        if result.changed and nominee is not None:  # the colleague's invitation with the answer, together
-            svc.repo.add_invitations(rec.id, [nominee], actor_aad_id=responder)
+            stored.handover_from = rec
+        stored.nominee = nominee_invitation(svc, rec, invitation, data) if response == "nominated" else None
+        if result.changed and stored.nominee is not None:  # the colleague's invitation with the answer, together
+            svc.repo.add_invitations(rec.id, [stored.nominee], actor_aad_id=responder)
         fields = ({"chair_conversation_id": actor.conversation_id, "chair_service_url": actor.service_url,
                    "chair_tenant_id": actor.tenant_id, "status_activity_id": None, "plan_activity_id": None}
-                  if handover else {})
-        return Change(after, events, fields, then=lambda: result)
+                  if stored.handover_from else {})
+        return Change(after, events, fields)
 
-    meeting, result = await svc.change(invitation.meeting_id, responder, decide)
+    return decide
+
+
+async def record_answer(svc: ConversationService, actor: Actor, meeting: MeetingRecord, invitation: InvitationRecord,
+                        response: str, detail: str | None, data: dict, *, link_nonce: str | None = None) -> Answered:
+    """Store one invitee's answer as one unit of work (`answer_decider`) and do what follows it
+    (`after_answer`): the path of an answer from the answer page (`link_nonce`: the answer
+    link it came with), and the card's apart from how the invitation is found. `meeting` is
+    as the caller read it; the unit of work reads it again, held, and decides on that."""
+    stored = Stored(invitation)
+    responder = invitation.contact_aad_id if link_nonce is not None else actor.aad_object_id
+    stored.meeting, _ = await svc.change(invitation.meeting_id, responder, answer_decider(
+        svc, actor, stored, response, detail, data, link_nonce=link_nonce))
+    return await after_answer(svc, stored, response, data)
+
+
+async def after_answer(svc: ConversationService, stored: Stored, response: str, data: dict) -> Answered:
+    """Once the answer is stored: a nominee invited or the chair asked to reach them, a new
+    chair told, the chair's card updated."""
+    meeting, result = stored.meeting, stored.result
+    assert result is not None and result.invitation is not None
     shown = detail_for_card(response, data)
     if response == "nominated":  # what really happened to the colleague, said once
-        shown["invited"] = nominee is not None
+        shown["invited"] = stored.nominee is not None
     note = None
     if result.changed:
         if response == "nominated":
-            await after_nomination(svc, meeting, result.invitation, nominee, data)
-        if handover:
-            note = await announce_handover(svc, handover["from"], meeting)
+            await after_nomination(svc, meeting, result.invitation, stored.nominee, data)
+        if stored.handover_from:
+            note = await announce_handover(svc, stored.handover_from, meeting)
         svc.refresh_soon(meeting.id)
     return Answered(meeting, result, shown, note)
 

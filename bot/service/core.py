@@ -162,37 +162,49 @@ class ConversationService:
                      decide: Callable[[MeetingRecord, Meeting], Change]) -> tuple[MeetingRecord, Any]:
         """Load the meeting, let `decide` apply a command (it may raise Refused: nothing is
         written), and store the change, its audit events, any further writes and the
-        re-planned reminders in ONE transaction, checked against the version read. On
-        PostgreSQL the meeting's row is locked for the transaction, so actions on one meeting
-        take turns, each deciding on the other's result; a version conflict (a writer that
-        did not lock) is retried once against the fresh state. Returns the stored meeting and
-        what `then` returned."""
-        def work() -> tuple[MeetingRecord, Any]:
+        re-planned reminders in ONE transaction, checked against the version read (see
+        `apply` and `unit_of_work`). Returns the stored meeting and what `then` returned."""
+        return await self.unit_of_work(lambda: self.apply(meeting_id, actor_aad_id, decide))
+
+    async def unit_of_work(self, work: Callable[[], T]) -> T:
+        """Run `work` in a worker thread as ONE transaction: every store call it makes (the
+        reads that lead to the command, `apply`) joins it, and it commits whole or not at
+        all. A version conflict (a writer that did not lock) is retried once against the
+        fresh state, else answered "someone changed this meeting"."""
+        def run() -> T:
             with self.repo.transaction():
-                rec = self.repo.lock_meeting(meeting_id)
-                if rec is None:
-                    raise Refused("I can't find that meeting request any more. Type 'new' to start again.")
-                before = aggregate(rec)
-                decided = decide(rec, before)
-                fields = {**stored_fields(before, decided.after), **decided.fields}
-                if fields:
-                    rec = self.repo.update_meeting_fields(meeting_id, rec.version, actor_aad_id=actor_aad_id, **fields)
-                for event in decided.events:
-                    self.repo.add_event(meeting_id, event.kind, dict(event.detail), actor_aad_id=actor_aad_id)
-                extra = decided.then() if decided.then else None
-                self.replan(meeting_id, rec)
-                return rec, extra
+                return work()
 
         try:
-            result = await self.db(work)
+            result = await self.db(run)
         except VersionConflict:
             try:
-                result = await self.db(work)  # once more, deciding on the fresh state
+                result = await self.db(run)  # once more, deciding on the fresh state
             except VersionConflict:
                 raise Refused("Someone changed this meeting a moment ago, so nothing was changed: "
                               "look at its card again and try once more.") from None
         self.wake_reminders()
         return result
+
+    def apply(self, meeting_id: str, actor_aad_id: str | None,
+              decide: Callable[[MeetingRecord, Meeting], Change]) -> tuple[MeetingRecord, Any]:
+        """Inside a unit of work: lock the meeting (on PostgreSQL its row stays locked until
+        the end, so actions on one meeting take turns, each deciding on the other's result),
+        let `decide` apply a command, store the changed fields with the version read, the
+        audit events and `then`'s writes, and re-plan the reminders."""
+        rec = self.repo.lock_meeting(meeting_id)
+        if rec is None:
+            raise Refused("I can't find that meeting request any more. Type 'new' to start again.")
+        before = aggregate(rec)
+        decided = decide(rec, before)
+        fields = {**stored_fields(before, decided.after), **decided.fields}
+        if fields:
+            rec = self.repo.update_meeting_fields(meeting_id, rec.version, actor_aad_id=actor_aad_id, **fields)
+        for event in decided.events:
+            self.repo.add_event(meeting_id, event.kind, dict(event.detail), actor_aad_id=actor_aad_id)
+        extra = decided.then() if decided.then else None
+        self.replan(meeting_id, rec)
+        return rec, extra
 
     async def chair_meeting(self, actor: Actor, data: Mapping[str, Any]) -> MeetingRecord:
         """The meeting a chair's button names; Refused unless `actor` chairs it."""

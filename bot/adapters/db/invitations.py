@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -88,18 +88,12 @@ class InvitationStore(StoreBase):
 
     def get_invitation(self, invitation_id: str) -> InvitationRecord | None:
         with self._read() as s:
-            row = s.execute(select(*_INVITATION_COLUMNS).where(Invitation.id == invitation_id)).first()
-            return None if row is None else _record(InvitationRecord, row)
+            row = self._core(s).execute(_GET_INVITATION, {"invitation_id": invitation_id}).first()
+            return None if row is None else InvitationRecord(*row)
 
-    @staticmethod
-    def _invitations(s: Session, meeting_id: str) -> list[InvitationRecord]:
-        # Stable, meaningful order: as added, then quorum/must/should, then role.
-        rank = case({lvl: i for i, lvl in enumerate(INVITATION_LEVELS)}, value=Invitation.level)
-        rows = s.execute(
-            select(*_INVITATION_COLUMNS).where(Invitation.meeting_id == meeting_id)
-            .order_by(Invitation.created_at, rank, Invitation.role, Invitation.contact_id)
-        ).all()
-        return [_record(InvitationRecord, r) for r in rows]
+    @classmethod
+    def _invitations(cls, s: Session, meeting_id: str) -> list[InvitationRecord]:
+        return [InvitationRecord(*r) for r in cls._core(s).execute(_LIST_INVITATIONS, {"meeting_id": meeting_id})]
 
     def claim_invitations(
         self, owner: str, now: datetime, lease_seconds: float = 60, limit: int = 20, *,
@@ -209,24 +203,39 @@ class InvitationStore(StoreBase):
         detail = _text("detail", detail, optional=True)
         now = _instant("now", now)  # type: ignore[assignment]
         with self._session() as s:
+            conn = self._core(s)
             # Row lock (PostgreSQL) so two clicks of the same button are serialised and
             # the second sees the first's answer.
-            row = s.get(Invitation, invitation_id, with_for_update=True)
+            row = conn.execute(_LOCK_INVITATION, {"invitation_id": invitation_id}).first()
             if row is None:
                 return ResponseResult("refused", None, reason="no such invitation")
-            if not row.contact_aad_id or row.contact_aad_id != responder_aad_id:
-                return ResponseResult("refused", _record(InvitationRecord, row), row.response,
+            invitation = InvitationRecord(*row)
+            if not invitation.contact_aad_id or invitation.contact_aad_id != responder_aad_id:
+                return ResponseResult("refused", invitation, invitation.response,
                                       reason="only the invited person may answer this invitation")
-            previous = row.response
-            if previous == response and row.response_detail == detail:
-                return ResponseResult("unchanged", _record(InvitationRecord, row), previous)
-            row.response, row.response_detail = response, detail
-            row.responded_by_aad_id, row.responded_at, row.updated_at = responder_aad_id, now, now
-            s.add(Event(meeting_id=row.meeting_id, at=now, actor_aad_id=responder_aad_id, kind="invitation.response",
-                        detail={"invitation_id": row.id, "role": row.role, "contact_id": row.contact_id,
-                                "response": response, "detail": detail, "previous": previous}))
-            s.flush()
-            return ResponseResult("recorded", _record(InvitationRecord, row), previous)
+            previous = invitation.response
+            if previous == response and invitation.response_detail == detail:
+                return ResponseResult("unchanged", invitation, previous)
+            answer = dict(response=response, response_detail=detail, responded_by_aad_id=responder_aad_id,
+                          responded_at=now, updated_at=now)
+            conn.execute(_SET_ANSWER, {"invitation_id": invitation.id, **answer})
+            conn.execute(_ADD_EVENT, {
+                "meeting_id": invitation.meeting_id, "at": now, "actor_aad_id": responder_aad_id,
+                "kind": "invitation.response", "detail": {
+                    "invitation_id": invitation.id, "role": invitation.role, "contact_id": invitation.contact_id,
+                    "response": response, "detail": detail, "previous": previous}})
+            return ResponseResult("recorded", dataclasses.replace(invitation, **answer), previous)
 
 
 _INVITATION_COLUMNS = _columns(Invitation, InvitationRecord)
+_INVITATIONS = Invitation.__table__
+# Core statements built once (see StoreBase._core): the answer's hot path.
+_GET_INVITATION = select(*_INVITATION_COLUMNS).where(_INVITATIONS.c.id == bindparam("invitation_id"))
+_LOCK_INVITATION = _GET_INVITATION.with_for_update()
+# Stable, meaningful order: as added, then quorum/must/should, then role.
+_LIST_INVITATIONS = select(*_INVITATION_COLUMNS).where(_INVITATIONS.c.meeting_id == bindparam("meeting_id")).order_by(
+    _INVITATIONS.c.created_at, case({lvl: i for i, lvl in enumerate(INVITATION_LEVELS)}, value=_INVITATIONS.c.level),
+    _INVITATIONS.c.role, _INVITATIONS.c.contact_id)
+# The columns to set are the parameters' other keys.
+_SET_ANSWER = update(_INVITATIONS).where(_INVITATIONS.c.id == bindparam("invitation_id"))
+_ADD_EVENT = insert(Event.__table__)

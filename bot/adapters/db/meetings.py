@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot.service.records import (
     MeetingRecord, NotFound, VersionConflict,
@@ -60,9 +60,8 @@ class MeetingStore(StoreBase):
         turns and each re-plans the reminders from the other's result; on SQLite the IMMEDIATE
         transaction already excludes other writers."""
         with self._session() as s:
-            row = s.execute(select(*_MEETING_COLUMNS).where(Meeting.id == meeting_id)
-                            .with_for_update(**_MEETING_LOCK)).first()
-            return None if row is None else _record(MeetingRecord, row)
+            row = self._core(s).execute(_LOCK_MEETING, {"meeting_id": meeting_id}).first()
+            return None if row is None else MeetingRecord(*row)
 
 
     def create_meeting(
@@ -95,8 +94,8 @@ class MeetingStore(StoreBase):
 
     def get_meeting(self, meeting_id: str) -> MeetingRecord | None:
         with self._read() as s:
-            row = s.execute(select(*_MEETING_COLUMNS).where(Meeting.id == meeting_id)).first()
-            return None if row is None else _record(MeetingRecord, row)
+            row = self._core(s).execute(_GET_MEETING, {"meeting_id": meeting_id}).first()
+            return None if row is None else MeetingRecord(*row)
 
     def update_meeting_fields(
         self, meeting_id: str, expected_version: int | None = None, *, actor_aad_id: str | None = None, **fields: Any,
@@ -172,3 +171,5 @@ class MeetingStore(StoreBase):
 
 
 _MEETING_COLUMNS = _columns(Meeting, MeetingRecord)
+_GET_MEETING = select(*_MEETING_COLUMNS).where(Meeting.__table__.c.id == bindparam("meeting_id"))
+_LOCK_MEETING = _GET_MEETING.with_for_update(**_MEETING_LOCK)

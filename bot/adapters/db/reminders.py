@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, type_coerce, update
+from sqlalchemy import bindparam, case, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.service.records import (
     NewReminder, ReminderRecord,
 )
 
-from .checks import _choice, _instant, _json, _record, _text
+from .checks import _choice, _columns, _instant, _json, _record, _text
 from .lease_queue import LeaseQueue
 from .models import (
     REMINDER_RECIPIENTS, Event, Reminder,
@@ -22,6 +22,16 @@ from .unit_of_work import StoreBase
 
 
 REMINDERS = LeaseQueue(Reminder, Reminder.state == "pending")
+# Core statements built once (see StoreBase._core): every action re-plans its meeting's reminders.
+_TABLE = Reminder.__table__
+_LOCK_REMINDERS = (select(_TABLE.c.id, _TABLE.c.key, _TABLE.c.state, _TABLE.c.last_error, _TABLE.c.due_at,
+                          _TABLE.c.detail)
+                   .where(_TABLE.c.meeting_id == bindparam("meeting_id")).order_by(_TABLE.c.id).with_for_update())
+_LIST_REMINDERS = (select(*_columns(Reminder, ReminderRecord)).where(_TABLE.c.meeting_id == bindparam("meeting_id"))
+                   .order_by(_TABLE.c.due_at, _TABLE.c.key))
+_CHANGE_REMINDER = update(_TABLE).where(_TABLE.c.id == bindparam("reminder_id"))  # sets the parameters' other keys
+_ADD_REMINDER = {name: dialect.insert(_TABLE).on_conflict_do_nothing(index_elements=["meeting_id", "key"])
+                 for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
 class ReminderStore(StoreBase):
@@ -37,46 +47,48 @@ class ReminderStore(StoreBase):
         as no longer needed comes back if it is wanted again. Safe to run concurrently: keys
         are unique per meeting. Returns the meeting's reminders."""
         wanted = list(wanted)
+        details = {}
         for w in wanted:
             _text("key", w.key), _text("kind", w.kind), _choice("recipient", w.recipient, REMINDER_RECIPIENTS)
-            _instant("due_at", w.due_at), _json("detail", w.detail)
+            _instant("due_at", w.due_at)
+            details[w.key] = _json("detail", w.detail)  # as stored, and as a read gives it back
         by_key = {w.key: w for w in wanted}
         now = self._now()
         with self._session() as s:
-            dialect = s.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            existing = {r.key: r for r in s.scalars(
-                # In one order, so that two units of work on one meeting lock its rows alike.
-                select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.id).with_for_update())}
-            for key, row in existing.items():
+            conn = self._core(s)
+            # In one order, so that two units of work on one meeting lock its rows alike.
+            existing = conn.execute(_LOCK_REMINDERS, {"meeting_id": meeting_id}).all()
+            changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns they set
+            for reminder_id, key, state, last_error, due_at, detail in existing:
                 w = by_key.get(key)
+                values: dict[str, Any] = {}
                 if w is None:
-                    if row.state == "pending":
-                        row.state, row.last_error, row.updated_at = "cancelled", "no longer needed", now
-                        row.lease_owner = row.lease_expires_at = None
-                    continue
-                if row.state == "cancelled" and row.last_error == "no longer needed":
-                    row.state, row.last_error, row.attempts = "pending", None, 0
-                if row.state == "pending" and (row.due_at != w.due_at or row.detail != w.detail):
-                    row.due_at, row.detail, row.updated_at = w.due_at, dict(w.detail), now
-            for key, w in by_key.items():
-                if key in existing:
-                    continue
-                s.execute(insert(Reminder).values(
-                    id=uuid.uuid4().hex, meeting_id=meeting_id, key=w.key, kind=w.kind, recipient=w.recipient,
-                    invitation_id=w.invitation_id, due_at=w.due_at, detail=dict(w.detail), state="pending",
-                    attempts=0, created_at=now, updated_at=now,
-                ).on_conflict_do_nothing(index_elements=["meeting_id", "key"]))
-            s.flush()
+                    if state == "pending":
+                        values = dict(state="cancelled", last_error="no longer needed", updated_at=now,
+                                      lease_owner=None, lease_expires_at=None)
+                else:
+                    if state == "cancelled" and last_error == "no longer needed":
+                        values, state = dict(state="pending", last_error=None, attempts=0), "pending"
+                    if state == "pending" and (due_at != w.due_at or detail != details[key]):
+                        values.update(due_at=w.due_at, detail=details[key], updated_at=now)
+                if values:
+                    changes.setdefault(tuple(sorted(values)), []).append({"reminder_id": reminder_id, **values})
+            for rows in changes.values():
+                conn.execute(_CHANGE_REMINDER, rows)
+            taken = {key for _, key, *_ in existing}
+            new = [dict(id=uuid.uuid4().hex, meeting_id=meeting_id, key=w.key, kind=w.kind, recipient=w.recipient,
+                        invitation_id=w.invitation_id, due_at=w.due_at, detail=details[w.key], state="pending",
+                        attempts=0, created_at=now, updated_at=now)
+                   for key, w in by_key.items() if key not in taken]
+            if new:
+                conn.execute(_ADD_REMINDER[conn.dialect.name], new)
             if not returning:  # the service re-plans on every action and needs nothing back
                 return []
-            rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
-            return [_record(ReminderRecord, r) for r in rows]
+            return [ReminderRecord(*r) for r in conn.execute(_LIST_REMINDERS, {"meeting_id": meeting_id})]
 
     def list_reminders(self, meeting_id: str) -> list[ReminderRecord]:
         with self._read() as s:
-            rows = s.scalars(select(Reminder).where(Reminder.meeting_id == meeting_id).order_by(Reminder.due_at, Reminder.key))
-            return [_record(ReminderRecord, r) for r in rows]
+            return [ReminderRecord(*r) for r in self._core(s).execute(_LIST_REMINDERS, {"meeting_id": meeting_id})]
 
     def next_reminder_due(self) -> datetime | None:
         """When the earliest pending reminder falls due (for the scheduler)."""

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.service.records import (
     UserRecord,
 )
 
-from .checks import _record, _text
+from .checks import _columns, _record, _text
 from .models import (
     User,
 )
@@ -50,5 +50,8 @@ class UserStore(StoreBase):
 
     def get_user(self, aad_object_id: str) -> UserRecord | None:
         with self._read() as s:
-            row = s.get(User, aad_object_id)
-            return None if row is None else _record(UserRecord, row)
+            row = self._core(s).execute(_GET_USER, {"aad_object_id": aad_object_id}).first()
+            return None if row is None else UserRecord(*row)
+
+
+_GET_USER = select(*_columns(User, UserRecord)).where(User.__table__.c.aad_object_id == bindparam("aad_object_id"))
