@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
@@ -97,13 +97,13 @@ def render(name: str, data: Mapping[str, Any], directory: Path | None = None) ->
     """Render template `name` against `data` (plain dicts, lists and scalars). Citations come
     out readable: "003_2d544eb75ad81283.txt §3.2" is shown as "Bristol strategy meeting
     guidance §3.2" (the document's title in its area profile)."""
-    template = load_template(name, directory)
+    load_template(name, directory)  # a missing or unreadable template says so in its own words
     if data.get("meeting_id") and "meeting_code" not in data:
         # Every card about a meeting carries its short code: what the calendar and other
         # organisations were given, and what `python -m bot export CODE` takes.
         data = {**data, "meeting_code": meeting_code(str(data["meeting_id"]))}
     try:
-        card = _render(template, _Scope(data, (data,)))
+        card = _compiled(name, directory)(_Scope(data, (data,)))
     except CardTemplateError as e:
         raise CardTemplateError(f"card template {name!r}: {e}") from None
     if not isinstance(card, dict):
@@ -156,13 +156,52 @@ def readable(text: str) -> str:
     return pattern.sub(lambda m: titles[m.group(1)], text) if pattern else text
 
 
-def _render(node: Any, scope: _Scope) -> Any:
+# A template is compiled once into nested closures (`_compiled`): each expression parsed
+# once, literal text and numbers kept as they are, so a render only looks values up and
+# builds the card. The answered invitation card is drawn on every press; interpreting the
+# template afresh (a regular expression per string, per render) cost as much as the press's
+# database work. Every dict and list of the card is still built anew on each render: callers
+# may change the card they get.
+_Node = Callable[[_Scope], Any]
+
+
+@lru_cache(maxsize=None)
+def _compiled(name: str, directory: Path | None) -> _Node:
+    return _compile(load_template(name, directory))
+
+
+def _compile(node: Any) -> _Node:
     if isinstance(node, dict):
-        return _render_object(node, scope)
+        return _compile_object(node)
     if isinstance(node, list):
+        return _compile_list(node)
+    if isinstance(node, str):
+        return _compile_text(node)
+    return lambda scope: node
+
+
+def _children(nodes: list[tuple[Any, Any]]) -> list[tuple[Any, bool, Any]]:
+    """(key, constant?, the value or its compiled node): literal text and scalars are used as
+    they are, without a call."""
+    out = []
+    for key, node in nodes:
+        if isinstance(node, (dict, list)) or (isinstance(node, str) and "${" in node):
+            out.append((key, False, _compile(node)))
+        else:
+            out.append((key, True, node))
+    return out
+
+
+def _compile_list(node: list) -> _Node:
+    children = _children(list(enumerate(node)))
+
+    def render_list(scope: _Scope) -> list:
         out: list = []
-        for child in node:
-            rendered = _render(child, scope)
+        for _, constant, child in children:
+            if constant:
+                out.append(child)
+                continue
+            rendered = child(scope)
             if rendered is _DROP:
                 continue
             if isinstance(rendered, _Repeat):
@@ -170,55 +209,78 @@ def _render(node: Any, scope: _Scope) -> Any:
             else:
                 out.append(rendered)
         return out
-    if isinstance(node, str):
-        return _interpolate(node, scope)
-    return node
+
+    return render_list
 
 
-def _render_object(node: dict, scope: _Scope) -> Any:
+def _compile_object(node: dict) -> _Node:
     if "$data" in node:
         source = node["$data"]
-        items = _evaluate_whole(source, scope) if isinstance(source, str) else source
-        body = {k: v for k, v in node.items() if k != "$data"}
-        if isinstance(items, list):
-            copies = (_render_object(body, scope.enter(item, i)) for i, item in enumerate(items))
-            return _Repeat(c for c in copies if c is not _DROP)
-        if items is _MISSING or items is None:
+        items_of = _compile_whole(source) if isinstance(source, str) else (lambda scope: source)
+        body = _compile_object({k: v for k, v in node.items() if k != "$data"})
+
+        def repeat(scope: _Scope) -> Any:
+            items = items_of(scope)
+            if isinstance(items, list):
+                copies = (body(scope.enter(item, i)) for i, item in enumerate(items))
+                return _Repeat(c for c in copies if c is not _DROP)
+            if items is _MISSING or items is None:
+                return _DROP
+            return body(scope.enter(items))
+
+        return repeat
+    when = _compile_whole(node["$when"]) if "$when" in node else None
+    children = _children([(k, v) for k, v in node.items() if k != "$when"])
+
+    def render_object(scope: _Scope) -> Any:
+        if when is not None and not _truthy(when(scope)):
             return _DROP
-        return _render_object(body, scope.enter(items))
-    if "$when" in node and not _truthy(_evaluate_whole(node["$when"], scope)):
-        return _DROP
-    out = {}
-    for key, value in node.items():
-        if key == "$when":
-            continue
-        rendered = _render(value, scope)
-        if rendered is _DROP:
-            continue
-        out[key] = list(rendered) if isinstance(rendered, _Repeat) else rendered
-    return out
+        out = {}
+        for key, constant, child in children:
+            if constant:
+                out[key] = child
+                continue
+            rendered = child(scope)
+            if rendered is _DROP:
+                continue
+            out[key] = list(rendered) if isinstance(rendered, _Repeat) else rendered
+        return out
+
+    return render_object
 
 
-def _evaluate_whole(expr: Any, scope: _Scope) -> Any:
+def _compile_whole(expr: Any) -> _Node:
+    """`${path}` as its raw value (for `$data` and `$when`)."""
     if not isinstance(expr, str):
         raise CardTemplateError(f"expected an expression such as '${{path}}', found {expr!r}")
     match = _EXPR.fullmatch(expr.strip())
     if not match:
         raise CardTemplateError(f"expected exactly one '${{...}}' expression, found {expr!r}")
-    return _evaluate(match.group(1), scope)
+    return _compile_path(match.group(1))
 
 
-def _interpolate(text: str, scope: _Scope) -> Any:
+def _compile_text(text: str) -> _Node:
     match = _EXPR.fullmatch(text)
-    if match:
-        value = _evaluate(match.group(1), scope)
-        if isinstance(value, str):
-            return readable(value) if " §" in value else value
-        return "" if value is _MISSING or value is None else value
+    if match:  # exactly one expression: its value, keeping its type
+        value_of = _compile_path(match.group(1))
+
+        def whole(scope: _Scope) -> Any:
+            value = value_of(scope)
+            if isinstance(value, str):
+                return readable(value) if " §" in value else value
+            return "" if value is _MISSING or value is None else value
+
+        return whole
     if "${" not in text:
-        return text
-    out = _EXPR.sub(lambda m: _as_text(_evaluate(m.group(1), scope)), text)
-    return readable(out) if " §" in out else out  # citations by their document's title
+        return lambda scope: text
+    # literal, expression, literal, ...: each expression interpolated as text
+    parts = [piece if i % 2 == 0 else _compile_path(piece) for i, piece in enumerate(_EXPR.split(text))]
+
+    def interpolate(scope: _Scope) -> str:
+        out = "".join([p if isinstance(p, str) else _as_text(p(scope)) for p in parts])
+        return readable(out) if " §" in out else out  # citations by their document's title
+
+    return interpolate
 
 
 def _as_text(value: Any) -> str:
@@ -229,32 +291,35 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def _evaluate(expr: str, scope: _Scope) -> Any:
+def _compile_path(expr: str) -> _Node:
     match = _PATH.match(expr)
     if not match:
         raise CardTemplateError(
             f"unsupported expression '${{{expr}}}': only paths (a.b.c, $root.x, $data, $index) and '!path' are supported"
         )
     negate, path = match.group(1) == "!", match.group(2).split(".")
-    value = _lookup(path, scope)
-    return not _truthy(value) if negate else value
-
-
-def _lookup(path: list[str], scope: _Scope) -> Any:
-    head, rest = path[0], path[1:]
-    if head == "$root":
-        value = scope.root
-    elif head == "$data":
-        value = scope.chain[0]
-    elif head == "$index":
-        value = _MISSING if scope.index is None else scope.index
-    elif head.startswith("$"):
+    head, rest = path[0], tuple(path[1:])
+    if head.startswith("$") and head not in ("$root", "$data", "$index"):
         raise CardTemplateError(f"unknown name '{head}' (expected $root, $data or $index)")
-    else:
-        value = next((s[head] for s in scope.chain if isinstance(s, Mapping) and head in s), _MISSING)
-    for part in rest:
-        value = _step(value, part)
-    return value
+
+    def lookup(scope: _Scope) -> Any:
+        if head == "$root":
+            value = scope.root
+        elif head == "$data":
+            value = scope.chain[0]
+        elif head == "$index":
+            value = _MISSING if scope.index is None else scope.index
+        else:  # the innermost item that has the name, up to the root
+            value = _MISSING
+            for item in scope.chain:
+                if isinstance(item, Mapping) and head in item:
+                    value = item[head]
+                    break
+        for part in rest:
+            value = _step(value, part)
+        return not _truthy(value) if negate else value
+
+    return lookup
 
 
 def _step(value: Any, part: str) -> Any:

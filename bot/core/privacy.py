@@ -21,6 +21,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 DATE_OF_BIRTH = "a date of birth"
 NHS_NUMBER = "an NHS number"
@@ -231,6 +232,7 @@ CODE_ALPHABET = "2346789ABCDEFGHJKMNPQRTUVWXYZ"
 CODE_LENGTH = 7
 
 
+@lru_cache(maxsize=4096)  # drawn on every card of the meeting
 def meeting_code(meeting_id: str) -> str:
     """A short code for a meeting that says nothing about the child (not the case reference),
     the same every time for the same meeting: what calendars and other organisations see."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .vocabulary import ROLE_NAMES
@@ -40,6 +41,9 @@ def as_uk(value: datetime | str | None) -> datetime | None:
     return value.astimezone(UK)
 
 
+# The same few instants (deadlines, meeting times, answers) are worded on every card and in
+# every re-planning of reminders: remembered, as the wording depends on the instant alone.
+@lru_cache(maxsize=4096)
 def uk_time(value: datetime | str | None, *, missing: str = "") -> str:
     """'Wednesday 25 November 2026, 17:00 (UK time)'; 23:59:59 reads as the end of the day."""
     t = as_uk(value)
