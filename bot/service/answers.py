@@ -26,9 +26,10 @@ async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
         return Reply(text="I can't find that invitation; it may have been withdrawn.")
 
     def work() -> tuple[Stored, str | None] | Reply:
-        invitation = svc.repo.get_invitation(invitation_id)
-        if invitation is None:
+        found = svc.repo.lock_answer(invitation_id)  # the invitation, and its meeting held
+        if found is None:
             return Reply(text="I can't find that invitation; it may have been withdrawn.")
+        invitation, meeting = found
         if invitation.contact_aad_id != actor.aad_object_id:
             svc.repo.add_event(invitation.meeting_id, "answer_refused", actor_aad_id=actor.aad_object_id,
                                detail={"invitation_id": invitation.id})
@@ -38,10 +39,10 @@ async def respond(svc: ConversationService, actor: Actor, data: dict) -> Reply:
         nominated_by = nominator.contact_name if nominator else None
         stored = Stored(invitation)
         if problem:
-            stored.meeting = svc.repo.get_meeting(invitation.meeting_id)
+            stored.meeting = meeting
             return stored, nominated_by
-        stored.meeting, _ = svc.apply(invitation.meeting_id, actor.aad_object_id,
-                                      answer_decider(svc, actor, stored, response, detail, data))
+        stored.meeting, _ = svc.apply(meeting.id, actor.aad_object_id,
+                                      answer_decider(svc, actor, stored, response, detail, data), locked=meeting)
         return stored, nominated_by
 
     done = await svc.unit_of_work(work)

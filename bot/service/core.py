@@ -186,13 +186,14 @@ class ConversationService:
         self.wake_reminders()
         return result
 
-    def apply(self, meeting_id: str, actor_aad_id: str | None,
-              decide: Callable[[MeetingRecord, Meeting], Change]) -> tuple[MeetingRecord, Any]:
+    def apply(self, meeting_id: str, actor_aad_id: str | None, decide: Callable[[MeetingRecord, Meeting], Change],
+              *, locked: MeetingRecord | None = None) -> tuple[MeetingRecord, Any]:
         """Inside a unit of work: lock the meeting (on PostgreSQL its row stays locked until
-        the end, so actions on one meeting take turns, each deciding on the other's result),
-        let `decide` apply a command, store the changed fields with the version read, the
-        audit events and `then`'s writes, and re-plan the reminders."""
-        rec = self.repo.lock_meeting(meeting_id)
+        the end, so actions on one meeting take turns, each deciding on the other's result;
+        `locked`: the meeting as this unit of work already locked it), let `decide` apply a
+        command, store the changed fields with the version read, the audit events and
+        `then`'s writes, and re-plan the reminders."""
+        rec = locked or self.repo.lock_meeting(meeting_id)
         if rec is None:
             raise Refused("I can't find that meeting request any more. Type 'new' to start again.")
         before = aggregate(rec)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.vocabulary import ROLES
 from bot.service.records import (
-    InvitationRecord, NewInvitation, NotFound, ResponseResult,
+    InvitationRecord, MeetingRecord, NewInvitation, NotFound, ResponseResult,
 )
 
 from .checks import _columns, _choice, _instant, _record, _text
@@ -21,6 +21,7 @@ from .lease_queue import LeaseQueue
 from .models import (
     INVITATION_LEVELS, MEETING_STATES, RESPONSES, Event, Invitation, Meeting,
 )
+from .meetings import _MEETING_COLUMNS, _MEETING_LOCK
 from .unit_of_work import StoreBase
 
 
@@ -90,6 +91,18 @@ class InvitationStore(StoreBase):
         with self._read() as s:
             row = self._core(s).execute(_GET_INVITATION, {"invitation_id": invitation_id}).first()
             return None if row is None else InvitationRecord(*row)
+
+    def lock_answer(self, invitation_id: str) -> tuple[InvitationRecord, MeetingRecord] | None:
+        """An invitation and its meeting, read in one statement to answer it: the meeting is
+        locked for the unit of work as `lock_meeting` locks it (the invitation is not: its
+        answer is written with `record_response`, which locks it). None if there is no such
+        invitation."""
+        with self._session() as s:
+            row = self._core(s).execute(_LOCK_ANSWER, {"invitation_id": invitation_id}).first()
+            if row is None:
+                return None
+            split = len(_INVITATION_COLUMNS)
+            return InvitationRecord(*row[:split]), MeetingRecord(*row[split:])
 
     @classmethod
     def _invitations(cls, s: Session, meeting_id: str) -> list[InvitationRecord]:
@@ -237,5 +250,9 @@ _LIST_INVITATIONS = select(*_INVITATION_COLUMNS).where(_INVITATIONS.c.meeting_id
     _INVITATIONS.c.created_at, case({lvl: i for i, lvl in enumerate(INVITATION_LEVELS)}, value=_INVITATIONS.c.level),
     _INVITATIONS.c.role, _INVITATIONS.c.contact_id)
 # The columns to set are the parameters' other keys.
+_LOCK_ANSWER = (select(*_INVITATION_COLUMNS, *_MEETING_COLUMNS)
+                .join_from(_INVITATIONS, Meeting.__table__, Meeting.__table__.c.id == _INVITATIONS.c.meeting_id)
+                .where(_INVITATIONS.c.id == bindparam("invitation_id"))
+                .with_for_update(of=Meeting.__table__, **_MEETING_LOCK))
 _SET_ANSWER = update(_INVITATIONS).where(_INVITATIONS.c.id == bindparam("invitation_id"))
 _ADD_EVENT = insert(Event.__table__)
