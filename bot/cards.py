@@ -61,11 +61,15 @@ class _Repeat(list):
     """The copies of an element repeated by `$data`, to be spliced into the enclosing array."""
 
 
-@dataclass(frozen=True)
 class _Scope:
-    root: Any
-    chain: tuple[Any, ...]  # innermost first
-    index: int | None = None
+    """Where a path is looked up: the root, the enclosing items (innermost first), the index
+    of the current one. One per repeated item: a plain class, cheaper to make than a frozen
+    dataclass."""
+
+    __slots__ = ("root", "chain", "index")
+
+    def __init__(self, root: Any, chain: tuple[Any, ...], index: int | None = None):
+        self.root, self.chain, self.index = root, chain, index
 
     def enter(self, item: Any, index: int | None = None) -> "_Scope":
         return _Scope(self.root, (item, *self.chain), index)
