@@ -382,6 +382,28 @@ def test_sends_across_many_conversations_are_admitted_at_50_per_second_for_the_a
     assert max(times) == pytest.approx(2 * 1.1)  # 120 at 50 per 1.1 s: the third window
 
 
+def test_a_request_counts_from_its_answer_so_one_held_up_on_the_way_cannot_arrive_bunched():
+    """Teams counts a request when it arrives. One admitted at 0 s but answered only at
+    0.5 s (a busy event loop or network held it) may have arrived as late as 0.5 s: the
+    request that would make a third in its window waits until 1.5 s, not 1.0 s."""
+    virtual = VirtualTime()
+    limiter = RateLimiter(per_app=(Limit(2, 1.0),), margin=0.0, clock=virtual.clock, sleep=virtual.sleep)
+    admitted_at: list[float] = []
+
+    async def scenario() -> None:
+        slow = await limiter.acquire("app", "a:1slow")
+        limiter.done(await limiter.acquire("app", "a:1quick"))  # answered at once
+        admitted_at.extend([0.0, 0.0])
+        await virtual.sleep(0.5)
+        limiter.done(slow)  # the slow one's answer
+        for conversation in ("a:1third", "a:1fourth"):
+            limiter.done(await limiter.acquire("app", conversation))
+            admitted_at.append(virtual.now)
+
+    asyncio.run(virtual.run(scenario()))
+    assert admitted_at == [0.0, 0.0, 1.0, 1.5]
+
+
 @pytest.mark.asyncio
 async def test_every_request_the_client_makes_waits_for_the_limiter_first(emulator: ConnectorEmulator, session):
     class CountingLimiter(RateLimiter):

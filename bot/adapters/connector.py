@@ -16,10 +16,10 @@ since Teams counts requests per app, not per client object.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -183,33 +183,49 @@ TEAMS_APP_LIMITS: tuple[Limit, ...] = (Limit(50, 1.0),)
 TEAMS_THREAD_LIMITS: tuple[Limit, ...] = (Limit(7, 1.0), Limit(8, 2.0), Limit(60, 30.0), Limit(1800, 3600.0))
 
 
+class Admission:
+    """One admitted request, as its scopes count it: `at` is first the moment it was let go,
+    then (`RateLimiter.done`) the moment its answer came back, the latest it can have
+    reached Teams."""
+
+    __slots__ = ("at", "in_flight")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.in_flight = True
+
+
 class _Scope:
     """One rate-limited scope (an app in a tenant, or one conversation).
 
-    Keeps the admission times of its last N requests (N = the largest count among its
-    limits): the request N back is the one that must fall out of the window first.
+    Keeps the admissions whose time may still count in one of its windows, and those still
+    in flight: a request in flight is counted from when it was let go until its answer
+    restamps it.
     """
 
-    __slots__ = ("checks", "times", "lock", "held_until", "horizon")
+    __slots__ = ("checks", "admissions", "lock", "held_until", "horizon")
 
     def __init__(self, limits: tuple[Limit, ...], margin: float) -> None:
         self.checks = [(lim.count, lim.per + margin) for lim in limits]
-        self.times: deque[float] = deque(maxlen=max(lim.count for lim in limits))
+        self.admissions: list[Admission] = []
         self.lock = asyncio.Lock()
         self.held_until = float("-inf")
         self.horizon = max(span for _, span in self.checks)
 
     def delay(self, now: float) -> float:
+        # Answered requests are restamped out of admission order, so the request `count`
+        # back is the count-th latest stamp, not the count-th latest admission.
+        self.admissions = [a for a in self.admissions if a.in_flight or a.at + self.horizon > now]
         wait = self.held_until - now
-        n = len(self.times)
+        n = len(self.admissions)
         for count, span in self.checks:
             if n >= count:
-                wait = max(wait, self.times[n - count] + span - now)
+                wait = max(wait, heapq.nlargest(count, (a.at for a in self.admissions))[-1] + span - now)
         return wait
 
     def idle(self, now: float) -> bool:
         return (not self.lock.locked() and self.held_until <= now
-                and (not self.times or self.times[-1] + self.horizon <= now))
+                and all(not a.in_flight and a.at + self.horizon <= now for a in self.admissions))
 
 
 class RateLimiter:
@@ -222,9 +238,11 @@ class RateLimiter:
     7/s lets up to 13 requests through within one second (7 at once, 6 more as tokens drip
     back), and that is exactly the overshoot Teams answers with 429. Counting admissions in a
     sliding window ("no more than 7 in any 1 s") still allows a burst of 7 (the bucket's
-    burst) but never more than 7 per second. `margin` widens every window a little because
-    the limit is measured where requests *arrive*: network jitter can bunch up requests that
-    left evenly spaced.
+    burst) but never more than 7 per second. The limit is measured where requests *arrive*, so
+    a request is counted from when its answer came back (`done`), the latest it can have
+    arrived: requests admitted a window apart but held up on the way (a busy event loop, the
+    network) cannot arrive bunched. `margin` widens every window a little more, for the
+    difference between Teams' clock and ours.
 
     Concurrency: each scope has an asyncio.Lock (FIFO), so waiters are served in order and
     admission + recording happen without an `await` in between. Locks are always taken
@@ -233,7 +251,7 @@ class RateLimiter:
 
     def __init__(self, *, per_app: Iterable[Limit] = TEAMS_APP_LIMITS,
                  per_conversation: Iterable[Limit] = (Limit(7, 1.0),),
-                 margin: float = 0.1, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
+                 margin: float = 0.02, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  sweep_above: int = 4096) -> None:
         self.per_app = tuple(per_app)
         self.per_conversation = tuple(per_conversation)
@@ -279,14 +297,19 @@ class RateLimiter:
         while (wait := scope.delay(self._clock())) > 0:
             await self._sleep(wait)
 
-    async def acquire(self, app_key: str, conversation_key: str | None = None) -> None:
-        """Wait until one more request may go to `conversation_key` for app `app_key`."""
+    async def acquire(self, app_key: str, conversation_key: str | None = None) -> Admission:
+        """Wait until one more request may go to `conversation_key` for app `app_key`.
+
+        Returns the admission: pass it to `done` when the answer (or the failure) comes back,
+        so that the windows count the request from the latest moment it can have reached
+        Teams. Without `done` it counts from now."""
         app = self._app(app_key)
         if conversation_key is None:
             async with app.lock:
                 await self._wait(app)
-                app.times.append(self._clock())
-            return
+                admission = Admission(self._clock())
+                app.admissions.append(admission)
+            return admission
         thread = self._thread(conversation_key)
         async with thread.lock:
             while True:
@@ -296,9 +319,21 @@ class RateLimiter:
                     now = self._clock()
                     # A hold may have been put on the conversation while we queued for the app.
                     if thread.delay(now) <= 0:
-                        thread.times.append(now)
-                        app.times.append(now)
-                        return
+                        admission = Admission(now)
+                        thread.admissions.append(admission)
+                        app.admissions.append(admission)
+                        return admission
+
+    def done(self, admission: Admission | None) -> None:
+        """The request admitted as `admission` has its answer (or failed): count it from now.
+
+        Teams counts a request when it arrives. A busy event loop (or network) can hold a
+        request admitted early and let it arrive bunched with ones admitted a window later;
+        counted from its answer, it is counted from no earlier than it arrived, whatever
+        the delay. A request in flight stays counted from its admission."""
+        if admission is not None and admission.in_flight:
+            admission.at = max(admission.at, self._clock())
+            admission.in_flight = False
 
     def hold(self, app_key: str, conversation_key: str | None = None, seconds: float = 0.0) -> None:
         """Admit nothing to this conversation (or, without one, this app) for `seconds`.
@@ -555,20 +590,24 @@ class ConnectorClient:
                     continue
                 raise
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            await self.limiter.acquire(app_key, thread_key)
+            admission = await self.limiter.acquire(app_key, thread_key)
             try:
                 async with self._session.request(method, URL(url, encoded=True), json=body, headers=headers,
                                                  timeout=self._timeout) as resp:
+                    self.limiter.done(admission)  # answered: Teams has counted it by now
                     status = resp.status
                     if 200 <= status < 300:
                         return await json_object(resp)
                     retry_after_header = resp.headers.get("Retry-After")
                     code = await _error_code(resp)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                self.limiter.done(admission)
                 if attempt >= policy.max_attempts:
                     raise _error(op, "network", None, attempts=attempt, detail=type(exc).__name__) from exc
                 await self._wait(op, type(exc).__name__, attempt, policy.backoff(attempt, self._rng))
                 continue
+            finally:
+                self.limiter.done(admission)  # cancelled, or failed unexpectedly: no longer in flight
 
             if status == 401:
                 if token and not auth_retried:
@@ -627,7 +666,7 @@ async def _error_code(resp: aiohttp.ClientResponse) -> str | None:
 
 
 __all__ = [
-    "BOT_FRAMEWORK_SCOPE", "ConnectorClient", "DeliveryError", "DeliveryKind", "Limit", "MsalBotToken", "NoAuth",
+    "Admission", "BOT_FRAMEWORK_SCOPE", "ConnectorClient", "DeliveryError", "DeliveryKind", "Limit", "MsalBotToken", "NoAuth",
     "PERMANENT_KINDS", "RateLimiter", "RetryPolicy", "TEAMS_APP_LIMITS", "TEAMS_THREAD_LIMITS", "TokenProvider",
     "parse_retry_after",
 ]
