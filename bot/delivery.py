@@ -2,20 +2,23 @@
 
 Each invitation row is written before it is sent. A worker claims a batch with a lease
 (FOR UPDATE SKIP LOCKED on PostgreSQL), delivers each card as a proactive 1:1 message,
-and records the outcome. While sends are in flight the worker renews their leases (a
-heartbeat), so a slow send is never taken over by a live replica; a worker that dies
-mid-batch stops renewing, its leases expire, and another worker (or the same one after
-restart) takes the rows over; delivered rows are never claimed again. After `max_attempts`
-failed attempts an invitation is failed for good and the chair told how else to reach
-them.
+and records the outcome. It claims the next batch while earlier ones are still sending, up
+to `window` invitations in hand, so that Teams' rate limits (the connector's RateLimiter),
+not the database round trips between batches, set the pace of a large fan-out; and the
+deliveries Teams accepts meanwhile are recorded together, one transaction for all those
+waiting. While sends are in flight the worker renews their leases (a heartbeat), so a slow
+send is never taken over by a live replica; a worker that dies mid-batch stops renewing,
+its leases expire, and another worker (or the same one after restart) takes the rows over;
+delivered rows are never claimed again. After `max_attempts` failed attempts an invitation
+is failed for good and the chair told how else to reach them.
 
 What Teams accepted is never sent again by a live process: once Teams answers with an
 activity id, the worker keeps it and retries recording it (backing off) until the database
 answers — an outage of seconds or minutes costs a late record, never a second card. Only a
 process killed between Teams accepting a card and the record being written can cause a
-repeat: at most the invitations in flight at that instant, one batch (`batch` = 20; the
-bound is reached, since a batch's sends fit inside Teams' 50 a second: bench/crash_fanout.py
-measured 446 repeats for 446 sends in flight over 96 kills, never more).
+repeat: at most the invitations in hand at that instant, `window` = 40 (claimed and not yet
+recorded; bench/crash_fanout.py measures how many were actually in flight at each kill and
+that no repeat falls outside them).
 A repeated card is the same invitation (same id): answering either counts once.
 A meeting left "sending" by a process that died is settled by whichever worker looks next.
 """
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 
 from . import cards
 from .adapters.connector import DeliveryError
-from .adapters.db.repository import InvitationRecord
+from .adapters.db.repository import InvitationRecord, MeetingRecord
 from .service import ConversationService
 from .service.core import Change
 from .service.link_answers import offer_answer_link
@@ -59,44 +62,92 @@ class DeliveryWorker:
     service: ConversationService
     owner: str
     lease_seconds: float = 60
-    batch: int = 20
+    batch: int = 20    # invitations claimed at a time
+    window: int = 40   # at most this many claimed and not yet recorded (the repeat bound after a kill)
     max_attempts: int = 10  # then the invitation is failed for good and the chair told
     outage: Outage = field(default_factory=lambda: Outage("database"))
 
     def __post_init__(self) -> None:
+        if not 0 < self.batch <= self.window:
+            raise ValueError("a delivery batch must be positive and no larger than the window")
         self._wake = asyncio.Event()
         self._recording: set[str] = set()  # delivered, the record not yet written: never send again
+        self._unrecorded: list[tuple[tuple[str, str, str | None], asyncio.Future[bool]]] = []
+        self._recorder: asyncio.Task | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Claim and deliver one batch; returns how many were claimed."""
-        repo, now = self.service.repo, self.service.clock()
-        claimed: list[InvitationRecord] = await asyncio.to_thread(
-            repo.claim_invitations, self.owner, now, self.lease_seconds, self.batch)
-        if not claimed:
-            # A process that died after its last send left its meeting "sending": finish it.
-            for meeting_id in await asyncio.to_thread(repo.meetings_sending_with_nothing_pending):
-                await self._settle(meeting_id)
-            return 0
-        in_flight = {inv.id for inv in claimed}
-        heartbeat = asyncio.create_task(keep_leases(
-            in_flight, lambda ids, until: repo.extend_leases(ids, self.owner, until), self.service.clock, self.lease_seconds))
+        """Deliver what is claimable, `batch` at a time, until nothing is; returns how many
+        were claimed.
+
+        The next batch is claimed while earlier ones are still sending, as long as at most
+        `window` invitations are in hand: Teams' limits, not the database round trips between
+        batches, set the pace of a fan-out, and a card waiting out a Retry-After holds up
+        only itself."""
+        repo = self.service.repo
+        hand = _Hand()
+        running: set[asyncio.Task] = set()
+        claimed_total = 0
         try:
-            await asyncio.gather(*(self._deliver(inv, in_flight) for inv in claimed))
+            while True:
+                await hand.room_for(self.window - self.batch)
+                claimed: list[InvitationRecord] = await asyncio.to_thread(
+                    repo.claim_invitations, self.owner, self.service.clock(), self.lease_seconds,
+                    self.window - hand.held)
+                if claimed:
+                    claimed_total += len(claimed)
+                    hand.take(len(claimed))
+                    running.add(asyncio.create_task(self._deliver_batch(claimed, hand)))
+                elif running:  # what is in hand may free rows (a retry due at once): look again after
+                    await asyncio.wait(running)
+                else:
+                    break
+                for task in [t for t in running if t.done()]:
+                    running.discard(task)
+                    task.result()  # a batch that failed (the database away) ends the pass
+        except asyncio.CancelledError:
+            for task in running:  # shutting down: as a kill would, but records already on their way are written
+                task.cancel()
+            raise
         finally:
-            heartbeat.cancel()
+            if running:  # never leave a batch half-sent: a card Teams accepted must be recorded
+                await asyncio.gather(*running, return_exceptions=True)
+        # A process that died after its last send left its meeting "sending": finish it.
+        for meeting_id in await asyncio.to_thread(repo.meetings_sending_with_nothing_pending):
+            await self._settle(meeting_id)
+        return claimed_total
+
+    async def _deliver_batch(self, claimed: list[InvitationRecord], hand: "_Hand") -> None:
+        """Send one claimed batch, its leases renewed until each invitation is finished, then
+        settle its meetings."""
+        repo = self.service.repo
+        in_flight = {inv.id for inv in claimed}
+        try:
+            meetings = await asyncio.to_thread(repo.get_meetings, [inv.meeting_id for inv in claimed])
+            heartbeat = asyncio.create_task(keep_leases(
+                in_flight, lambda ids, until: repo.extend_leases(ids, self.owner, until), self.service.clock,
+                self.lease_seconds))
+            try:
+                outcomes = await asyncio.gather(*(self._deliver(inv, meetings.get(inv.meeting_id), in_flight, hand)
+                                                  for inv in claimed), return_exceptions=True)
+            finally:
+                heartbeat.cancel()
+            for outcome in outcomes:  # every send of the batch finished first, then its first failure
+                if isinstance(outcome, BaseException):
+                    raise outcome
+        finally:
+            hand.release(len(in_flight))  # those never started (the database failed first)
+            in_flight.clear()
         for meeting_id in dict.fromkeys(inv.meeting_id for inv in claimed):
             await self._settle(meeting_id)
-        return len(claimed)
 
     async def run_forever(self, poll_seconds: float) -> None:
         while True:
             wait = poll_seconds
             try:
-                while await self.run_once():
-                    pass
+                await self.run_once()
                 self.outage.recovered()
             except asyncio.CancelledError:
                 raise
@@ -111,22 +162,22 @@ class DeliveryWorker:
             except asyncio.TimeoutError:
                 pass
 
-    async def _deliver(self, inv: InvitationRecord, in_flight: set[str] | None = None) -> None:
+    async def _deliver(self, inv: InvitationRecord, meeting: MeetingRecord | None, in_flight: set[str],
+                       hand: "_Hand") -> None:
         try:
-            await self._deliver_one(inv)
+            await self._deliver_one(inv, meeting)
         finally:
-            if in_flight is not None:
-                in_flight.discard(inv.id)
+            in_flight.discard(inv.id)
+            hand.release(1)
 
-    async def _deliver_one(self, inv: InvitationRecord) -> None:
+    async def _deliver_one(self, inv: InvitationRecord, meeting: MeetingRecord | None) -> None:
         service, repo = self.service, self.service.repo
         if inv.id in self._recording:
             return  # Teams has it; its record is being written (the lease ran out meanwhile)
-        meeting = await asyncio.to_thread(repo.get_meeting, inv.meeting_id)
-        if meeting.state not in ("sending", "sent", "not_held"):
+        if meeting is None or meeting.state not in ("sending", "sent", "not_held"):
             # Cancelled between the claim and now: send nothing, let the lease go.
             await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, "meeting_closed",
-                                    f"the meeting is {meeting.state}", False)
+                                    f"the meeting is {meeting.state if meeting else 'gone'}", False)
             return
         service_url = inv.service_url or meeting.chair_service_url
         try:
@@ -160,24 +211,45 @@ class DeliveryWorker:
 
     async def _record_delivered(self, inv: InvitationRecord, conversation_id: str, activity_id: str | None) -> None:
         """Teams has the card: record it, however long the database takes to come back. Never
-        give up and never send again, since a second card is what this prevents."""
-        delay = 0.2
+        give up and never send again, since a second card is what this prevents. Records
+        arriving together are written together (`_write_records`)."""
         self._recording.add(inv.id)
         try:
-            while True:
-                try:
-                    if not await asyncio.to_thread(self.service.repo.record_delivery, inv.id, self.owner,
-                                                   conversation_id, activity_id):
-                        log.warning("invitation %s was delivered, but another worker had recorded it", inv.id)
-                    return
-                except Exception as e:
-                    if delay == 0.2:
-                        log.warning("invitation %s was delivered; recording it failed (%s): retrying until the "
-                                    "database answers", inv.id, type(e).__name__)
-                    await asyncio.sleep(delay * (0.5 + random.random() / 2))
-                    delay = min(delay * 2, 2.0)  # short: the sooner it is recorded, the smaller the window
+            written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._unrecorded.append(((inv.id, conversation_id, activity_id), written))
+            if self._recorder is None or self._recorder.done():
+                self._recorder = asyncio.create_task(self._write_records())
+            # Shielded: a cancelled send still gets its record written by the recorder.
+            if not await asyncio.shield(written):
+                log.warning("invitation %s was delivered, but another worker had recorded it", inv.id)
         finally:
             self._recording.discard(inv.id)
+
+    async def _write_records(self) -> None:
+        """Write the deliveries waiting to be recorded, all of them in one transaction, until
+        none are left: while one commit runs, the next group gathers. After a failure, one by
+        one until none are left (so that a record the database refuses cannot hold up the
+        others), retrying until the database answers with a short back-off: the sooner a
+        delivery is recorded, the smaller the window in which a kill could make it go twice."""
+        delay, one_by_one = 0.2, False
+        while self._unrecorded:
+            group = self._unrecorded[:1] if one_by_one else self._unrecorded
+            self._unrecorded = self._unrecorded[len(group):]
+            try:
+                results = await asyncio.to_thread(self.service.repo.record_deliveries, self.owner,
+                                                  [delivery for delivery, _ in group])
+            except Exception as e:
+                self._unrecorded.extend(group)  # behind the others: one the database refuses blocks none
+                if not one_by_one:
+                    log.warning("%d delivered invitation(s) could not be recorded (%s): retrying until the "
+                                "database answers", len(group), type(e).__name__)
+                one_by_one = True
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, 2.0)
+                continue
+            for (_, written), recorded in zip(group, results):
+                if not written.done():
+                    written.set_result(recorded)
 
     async def _settle(self, meeting_id: str) -> None:
         """Every invitation delivered or given up: the meeting is "sent" (a meeting cancelled
@@ -192,3 +264,26 @@ class DeliveryWorker:
 
         await self.service.change(meeting_id, None, decide)
         self.service.refresh_soon(meeting_id)
+
+
+class _Hand:
+    """How many invitations a delivery pass holds (claimed, not yet finished), and a way to
+    wait until it holds few enough to claim more."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self._changed = asyncio.Event()
+
+    def take(self, n: int) -> None:
+        self.held += n
+
+    def release(self, n: int) -> None:
+        if n:
+            self.held -= n
+            self._changed.set()
+
+    async def room_for(self, most: int) -> None:
+        """Wait until at most `most` are held."""
+        while self.held > most:
+            self._changed.clear()
+            await self._changed.wait()

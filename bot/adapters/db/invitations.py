@@ -162,6 +162,14 @@ class InvitationStore(StoreBase):
             delivery_error_kind=None, delivered_at=self._now()), "invitation.delivered", {"late_record": True,
                                                                                          "lease_was": taken_by})
 
+    def record_deliveries(self, owner: str, deliveries: Iterable[tuple[str, str, str | None]]) -> list[bool]:
+        """`record_delivery` for each (invitation id, conversation id, activity id), in one
+        transaction: a fan-out's records cost one commit per group, not one per card. All or
+        nothing: if the database fails, none is recorded and the caller tries them again."""
+        with self.transaction():
+            return [self.record_delivery(invitation_id, owner, conversation_id, activity_id)
+                    for invitation_id, conversation_id, activity_id in deliveries]
+
     def mark_failed(
         self, invitation_id: str, owner: str, kind: str, error: str, permanent: bool, *,
         retry_at: datetime | None = None,

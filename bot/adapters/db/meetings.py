@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +96,15 @@ class MeetingStore(StoreBase):
         with self._read() as s:
             row = self._core(s).execute(_GET_MEETING, {"meeting_id": meeting_id}).first()
             return None if row is None else MeetingRecord(*row)
+
+    def get_meetings(self, meeting_ids: Iterable[str]) -> dict[str, MeetingRecord]:
+        """The meetings among these ids, by id, in one read (a delivery batch's meetings)."""
+        ids = list(dict.fromkeys(meeting_ids))
+        if not ids:
+            return {}
+        with self._read() as s:
+            rows = s.execute(select(*_MEETING_COLUMNS).where(Meeting.id.in_(ids))).all()
+            return {r.id: _record(MeetingRecord, r) for r in rows}
 
     def update_meeting_fields(
         self, meeting_id: str, expected_version: int | None = None, *, actor_aad_id: str | None = None, **fields: Any,
