@@ -640,8 +640,11 @@ def print_fan_out(r: dict) -> None:
           f"/ {q['chair_put']} chair update), {q['429']} x 429, {r['violations']} violations")
     print(f"   floor set by Teams' limits: {r['floor']} s (busiest tenant {r['busiest_tenant']} requests at 50/s: "
           f"{r['tenant_floor']} s; {r['chairs']} cards to each chat at 7/s: {r['chat_floor']} s)")
-    print(f"   send -> last invitation delivered: {ms(r['last'])} = {r['ratio']:.2f} x the floor "
-          f"(target <= {FAN_OUT_TARGET:g} x, 0 x 429)")
+    print(f"   send -> last invitation delivered: {ms(r['last'])}")
+    met = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    print(f"   ratio to the floor: {r['ratio']:.2f} x (target <= {FAN_OUT_TARGET:g} x: {met(r['ratio'] <= FAN_OUT_TARGET)}); "
+          f"429s: {q['429']} (target 0: {met(not q['429'])}); "
+          f"Send answered 200: {r['presses'][200]} of {r['chairs']} ({met(set(r['presses']) == {200})})")
 
 
 # --- the run --------------------------------------------------------------------------------
