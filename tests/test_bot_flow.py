@@ -30,17 +30,18 @@ class Teams:
     def __init__(self, client: TestClient, emulator):
         self.client, self.emulator, self._n = client, emulator, 0
 
-    def _id(self) -> str:
+    def next_id(self) -> str:
+        """A fresh activity id, as Teams gives each activity its own."""
         self._n += 1
         return f"act-{self._n}"
 
     async def say(self, who: Person, text: str) -> int:
-        body = activity(self.emulator.url, who, id=self._id(), type="message", text=text)
+        body = activity(self.emulator.url, who, id=self.next_id(), type="message", text=text)
         r = await self.client.post("/api/messages", json=body)
         return r.status
 
     async def press(self, who: Person, verb: str, data: dict) -> dict:
-        r = await self.client.post("/api/messages", json=card_action(self.emulator.url, who, verb, data, id=self._id()))
+        r = await self.client.post("/api/messages", json=card_action(self.emulator.url, who, verb, data, id=self.next_id()))
         assert r.status == 200, await r.text()
         return await r.json()
 

@@ -25,7 +25,7 @@ def chair_of(t) -> Person:
 
 async def press_on(t, who: Person, verb: str, data: dict, message_id: str | None) -> dict:
     """Press a button on the card in message `message_id` (Teams sends it as replyToId)."""
-    body = card_action(t.emulator.url, who, verb, data, id=t._id(), replyToId=message_id)
+    body = card_action(t.emulator.url, who, verb, data, id=t.next_id(), replyToId=message_id)
     r = await t.client.post("/api/messages", json=body)
     assert r.status == 200, await r.text()
     return await r.json()
@@ -120,7 +120,9 @@ async def test_a_cancelled_meeting_changes_nothing_and_says_when_and_by_whom(tea
     await t.press(people["police"], "invite_accept", {"invitation_id": invitation["police"]})
     cancelled = await t.press(chair, "meeting_cancel", {"meeting_id": meeting_id, "cancel_reason": "Family moved away"})
     assert "Cancelled." in text_of(cancelled["value"])
-    await asyncio.sleep(0.3)  # let the background card update finish
+    # The chair's card is updated in the background: wait until it shows the cancellation.
+    puts = lambda: [r for r in t.emulator.requests if r.method == "PUT" and r.conversation_id == chair.conversation]
+    await until(lambda: puts() and "Cancelled" in text_of(puts()[-1].body) and puts()[-1].status)
     before = snapshot(repo, meeting_id)
     assert before[0] == "cancelled"
     at = uk_moment(repo.get_meeting(meeting_id).state_changed_at)

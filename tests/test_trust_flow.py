@@ -10,7 +10,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from bot.core.wording import UK
-from bot.keys import REMINDERS, SERVICE
+from bot.clock import Clock
+from bot.keys import CLOCK, REMINDERS, SERVICE
 from tests.emulators.teams import Person, find_data, find_verb, open_form
 from tests.test_bot_flow import CHAIR_AAD, FORM, teams, text_of, until  # noqa: F401  (fixture)
 from tests.test_lifecycle_flow import posted_to, press_on
@@ -19,12 +20,12 @@ from tests.test_lifecycle_flow import posted_to, press_on
 DEADLINE = datetime(2026, 11, 25, 17, 0, tzinfo=timezone.utc)
 
 
-def clocked(app, now: datetime) -> list[datetime]:
-    """Wind the service's (and the repository's) clock by hand: `now[0] = ...`."""
-    service = app[SERVICE]
-    hand = [now]
-    service.clock = service.repo._clock = lambda: hand[0]
-    return hand
+def clocked(app, now: datetime) -> Clock:
+    """Stop the bot's one clock (service, repository and workers share it) at `now`; wind it
+    by hand with `clock.now = ...`."""
+    clock = app[CLOCK]
+    clock.now = now
+    return clock
 
 
 def chair_of(t) -> Person:
@@ -119,7 +120,7 @@ async def test_an_overdue_request_says_so_reminds_at_once_and_asks_for_the_reaso
     repo = app[SERVICE].repo
     await until(lambda: repo.get_meeting(meeting_id).state == "sent")
     chases = [r for r in repo.list_reminders(meeting_id) if r.kind == "chase"]
-    assert chases and all(r.due_at <= now[0] + timedelta(minutes=20) for r in chases)
+    assert chases and all(r.due_at <= now.now + timedelta(minutes=20) for r in chases)
     # The chair records the reason: kept in the audit log, the request for it stops.
     saved = await t.press(chair, "delay_submit", {"meeting_id": meeting_id,
                                                   "delay_reason": "Referral reached us the next morning"})
@@ -224,11 +225,11 @@ async def test_temporary_failures_are_told_once_after_a_few_minutes_still_trying
     still = lambda: [c for c in t.cards_to(chair.conversation) if "not delivered yet, still trying" in text_of(c)]
     await app[REMINDERS].run_due()
     assert still() == []  # a moment's failure does not trouble the chair
-    now[0] += timedelta(minutes=6)
+    now.now += timedelta(minutes=6)
     await app[REMINDERS].run_due()
     await until(lambda: still())
     assert police.email in text_of(still()[0]) and police.phone in text_of(still()[0])
-    now[0] += timedelta(minutes=10)
+    now.now += timedelta(minutes=10)
     await app[REMINDERS].run_due()
     await asyncio.sleep(0.2)
     assert len(still()) == 1  # once
@@ -246,7 +247,7 @@ async def _sent(t, app, roles):
 
 
 def _person(t, contact) -> Person:
-    return Person(contact.aad_object_id, f"29:{contact.id}", contact.name, t.emulator._by_user[contact.aad_object_id])
+    return Person(contact.aad_object_id, f"29:{contact.id}", contact.name, t.emulator.conversation_of(contact.aad_object_id))
 
 
 async def test_a_decline_offers_the_next_contact_and_cannot_be_quorate_waits_until_no_one_is_left(teams):
@@ -270,7 +271,7 @@ async def test_a_decline_offers_the_next_contact_and_cannot_be_quorate_waits_unt
     pressed = await t.press(chair, "invite_contact", {"meeting_id": meeting_id, "contact_id": find_data(offer, "contact_id")})
     assert "Dr Dana Pretend invited" in text_of(pressed["value"])
     dana = next(c for c in load_directory("bristol").contacts if c.id == "br-paediatrician-office-hours")
-    await until(lambda: dana.aad_object_id in t.emulator._by_user and t.cards_to(t.emulator._by_user[dana.aad_object_id]))
+    await until(lambda: t.emulator.conversation_of(dana.aad_object_id) and t.cards_to(t.emulator.conversation_of(dana.aad_object_id)))
     card = t.cards_to(_person(t, dana).conversation)[0]
     await t.press(_person(t, dana), "invite_accept", {"invitation_id": find_data(card, "invitation_id")})
     status = (await t.press(chair, "status_refresh", {"meeting_id": meeting_id}))["value"]
@@ -310,7 +311,7 @@ async def test_the_chair_invites_anyone_from_the_directory_and_they_count_in_the
     assert "not in the area's directory" in json.dumps(unknown)
     for contact_id in ("br-housing-office-hours", "br-sarc-always"):
         c = directory[contact_id]
-        await until(lambda c=c: c.aad_object_id in t.emulator._by_user and t.cards_to(t.emulator._by_user[c.aad_object_id]))
+        await until(lambda c=c: t.emulator.conversation_of(c.aad_object_id) and t.cards_to(t.emulator.conversation_of(c.aad_object_id)))
     housing = t.cards_to(_person(t, directory["br-housing-office-hours"]).conversation)[0]
     assert "Sam Chairperson (the chair) invited you" in text_of(housing)
     sarc = _person(t, directory["br-sarc-always"])
@@ -392,7 +393,7 @@ async def test_the_outcome_form_ticks_those_who_accepted_nominees_included(teams
     await t.press(people["social_care"], "invite_nominate", {"invitation_id": invitation["social_care"],
                                                              "nominee_name": "Nia Elsewhere",
                                                              "nominee_email": "nia@elsewhere.example"})
-    await until(lambda: bo.aad_object_id in t.emulator._by_user and t.cards_to(t.emulator._by_user[bo.aad_object_id]))
+    await until(lambda: t.emulator.conversation_of(bo.aad_object_id) and t.cards_to(t.emulator.conversation_of(bo.aad_object_id)))
     bo_person = _person(t, bo)
     bo_invitation = find_data(t.cards_to(bo_person.conversation)[0], "invitation_id")
     await t.press(bo_person, "invite_accept", {"invitation_id": bo_invitation})
