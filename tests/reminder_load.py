@@ -247,16 +247,22 @@ class BotProcess:
 
     def __init__(self, db_url: str, log_dir: Path, name: str, env: dict[str, str | None] | None = None):
         self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"{name}.log"
-        full = {**os.environ, "DATABASE_URL": db_url, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        self.env = {**os.environ, "DATABASE_URL": db_url, "HOST": "127.0.0.1"}
         for var, value in {"MicrosoftAppId": None, "MicrosoftAppPassword": None, **(env or {})}.items():
             if value is None:
-                full.pop(var, None)
+                self.env.pop(var, None)
             else:
-                full[var] = value
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=full,
+                self.env[var] = value
+        self._spawn()
+
+    def _spawn(self) -> None:
+        # The port is free when chosen, but another process (a parallel test run) may bind it
+        # before the bot does: `ready` then starts the bot again on another one.
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT,
+                                     env={**self.env, "PORT": str(self.port)},
                                      stdout=self.log.open("w"), stderr=subprocess.STDOUT)
 
     @property
@@ -267,8 +273,13 @@ class BotProcess:
     async def ready(self, http: aiohttp.ClientSession, timeout: float = 30) -> None:
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
+        port_taken = 0
         while loop.time() < end:
             if self.proc.poll() is not None:
+                if "address already in use" in self.log.read_text(errors="replace").lower() and port_taken < 3:
+                    port_taken += 1
+                    self._spawn()
+                    continue
                 raise AssertionError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
             try:
                 async with http.get(f"{self.url}/healthz") as r:
