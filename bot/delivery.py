@@ -62,8 +62,8 @@ class DeliveryWorker:
     service: ConversationService
     owner: str
     lease_seconds: float = 60
-    batch: int = 20    # invitations claimed at a time
-    window: int = 40   # at most this many claimed and not yet recorded (the repeat bound after a kill)
+    batch: int = 20    # claim again once this many of the window are free
+    window: int = 40   # at most this many in hand: claimed and not yet recorded (the repeat bound after a kill)
     max_attempts: int = 10  # then the invitation is failed for good and the chair told
     outage: Outage = field(default_factory=lambda: Outage("database"))
 
@@ -71,7 +71,9 @@ class DeliveryWorker:
         if not 0 < self.batch <= self.window:
             raise ValueError("a delivery batch must be positive and no larger than the window")
         self._wake = asyncio.Event()
-        self._recording: set[str] = set()  # delivered, the record not yet written: never send again
+        # Being sent, or delivered with the record not yet written: never send again, even if
+        # the lease ran out meanwhile (the database away) and a later claim took it again.
+        self._in_hand: set[str] = set()
         self._unrecorded: list[tuple[tuple[str, str, str | None], asyncio.Future[bool]]] = []
         self._recorder: asyncio.Task | None = None
 
@@ -79,8 +81,8 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Deliver what is claimable, `batch` at a time, until nothing is; returns how many
-        were claimed.
+        """Deliver what is claimable, in batches, until nothing is; returns how many were
+        claimed.
 
         The next batch is claimed while earlier ones are still sending, as long as at most
         `window` invitations are in hand: Teams' limits, not the database round trips between
@@ -165,15 +167,19 @@ class DeliveryWorker:
     async def _deliver(self, inv: InvitationRecord, meeting: MeetingRecord | None, in_flight: set[str],
                        hand: "_Hand") -> None:
         try:
-            await self._deliver_one(inv, meeting)
+            if inv.id in self._in_hand:
+                return  # an earlier batch still has it (its lease ran out meanwhile): that one finishes it
+            self._in_hand.add(inv.id)
+            try:
+                await self._deliver_one(inv, meeting)
+            finally:
+                self._in_hand.discard(inv.id)
         finally:
             in_flight.discard(inv.id)
             hand.release(1)
 
     async def _deliver_one(self, inv: InvitationRecord, meeting: MeetingRecord | None) -> None:
         service, repo = self.service, self.service.repo
-        if inv.id in self._recording:
-            return  # Teams has it; its record is being written (the lease ran out meanwhile)
         if meeting is None or meeting.state not in ("sending", "sent", "not_held"):
             # Cancelled between the claim and now: send nothing, let the lease go.
             await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, "meeting_closed",
@@ -213,17 +219,13 @@ class DeliveryWorker:
         """Teams has the card: record it, however long the database takes to come back. Never
         give up and never send again, since a second card is what this prevents. Records
         arriving together are written together (`_write_records`)."""
-        self._recording.add(inv.id)
-        try:
-            written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            self._unrecorded.append(((inv.id, conversation_id, activity_id), written))
-            if self._recorder is None or self._recorder.done():
-                self._recorder = asyncio.create_task(self._write_records())
-            # Shielded: a cancelled send still gets its record written by the recorder.
-            if not await asyncio.shield(written):
-                log.warning("invitation %s was delivered, but another worker had recorded it", inv.id)
-        finally:
-            self._recording.discard(inv.id)
+        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._unrecorded.append(((inv.id, conversation_id, activity_id), written))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._write_records())
+        # Shielded: a cancelled send still gets its record written by the recorder.
+        if not await asyncio.shield(written):
+            log.warning("invitation %s was delivered, but another worker had recorded it", inv.id)
 
     async def _write_records(self) -> None:
         """Write the deliveries waiting to be recorded, all of them in one transaction, until
