@@ -54,7 +54,7 @@ from bench.delivery import (  # noqa: E402
 from bench.echo_bot import create_echo_app  # noqa: E402
 from bot.adapters.db.engine import READ_ONLY  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from tests.emulators.connector import running_emulator  # noqa: E402
+from tests.emulators.connector import install_as_directories_say, running_emulator  # noqa: E402
 
 TARGET_RATIO = 0.40
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -134,6 +134,7 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
     transactions = TransactionCount()
     event.listen(Engine, "begin", transactions)
     async with running_emulator() as emu:
+        install_as_directories_say(emu)  # the app, where the directory says it is installed
         emu.enforce_limits()  # Teams' limits: the bot's client must keep within them
         async with running_bot(settings) as (bot_url, app), serving(create_echo_app()) as echo_url, \
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:

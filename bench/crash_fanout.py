@@ -73,7 +73,7 @@ if str(ROOT) not in sys.path:
 import aiohttp  # noqa: E402
 
 from bot.adapters.db.repository import NewInvitation, Repository  # noqa: E402
-from tests.emulators.connector import ConnectorEmulator, RecordedRequest, running_emulator  # noqa: E402
+from tests.emulators.connector import install_as_directories_say, ConnectorEmulator, RecordedRequest, running_emulator  # noqa: E402
 from tests.emulators.teams import TENANT, Person, card_action, find_data  # noqa: E402
 from tests.reminder_load import PG_URL, BotProcess, pg_schema  # noqa: E402
 from tests.test_bot_flow import CHAIR_AAD, FORM  # noqa: E402
@@ -166,9 +166,14 @@ async def create_meeting(http: aiohttp.ClientSession, bot: BotProcess, emu: Conn
         meeting_id = find_data((await r.json())["value"], "meeting_id")
     meeting = await asyncio.to_thread(repo.get_meeting, meeting_id)
     roles = [i["role"] for i in meeting.plan["invitees"]]
+    # In the council's tenant (its directory says the app is installed there), installed for them.
+    from bot.directory import load_directory
+
+    council = next(c.tenant_id for c in load_directory(meeting.area).contacts if c.role == "social_care")
+    emu.install(*(f"{n:08d}-0000-4000-8000-000000000000" for n in range(INVITATIONS)))
     rows = [NewInvitation(role=roles[n % len(roles)], level="should", contact_id=f"c{n}",
                           contact_name=f"Contact {n}", contact_aad_id=f"{n:08d}-0000-4000-8000-000000000000",
-                          tenant_id=TENANT, service_url=emu.url) for n in range(INVITATIONS)]
+                          tenant_id=council, service_url=emu.url) for n in range(INVITATIONS)]
     await asyncio.to_thread(repo.add_invitations, meeting_id, rows)
     await asyncio.to_thread(repo.update_meeting_fields, meeting_id, state="sending")
     return meeting_id
@@ -193,6 +198,7 @@ async def run_trial(trial: Trial, url: str, scratch: Path, http: aiohttp.ClientS
 
     try:
         async with running_emulator() as emu:
+            install_as_directories_say(emu)  # the app, where the directory says it is installed
             emu.enforce_limits()
             emu.delay = latency
             emu.add_conversation(CHAIR.conversation, CHAIR.user_id)

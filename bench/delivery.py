@@ -70,7 +70,7 @@ from bot.core.vocabulary import ROLES  # noqa: E402
 from bot.directory import DirectoryError, load_directory, resolve  # noqa: E402
 from bot.keys import SERVICE  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from tests.emulators.connector import ConnectorEmulator, RecordedRequest, running_emulator  # noqa: E402
+from tests.emulators.connector import install_as_directories_say, ConnectorEmulator, RecordedRequest, running_emulator  # noqa: E402
 from tests.emulators.teams import Person, card_action, find_data  # noqa: E402
 
 TARGET_P99_SECONDS = 1.0   # card-action round trip, p99 over all samples of part 2
@@ -674,6 +674,7 @@ async def run(args: argparse.Namespace, db_url: str, planner: Planner, form: dic
     settings = replace(Settings(), database_url=db_url, config_dir=args.config,
                        delivery_poll_seconds=0.5, worker_id="bench")
     async with running_emulator() as emu:
+        install_as_directories_say(emu)  # the app, where the directory says it is installed
         emu.enforce_limits()  # Teams' limits: 7/s per conversation, 50/s per app; Retry-After 1 s
         async with running_bot(settings) as (bot_url, app), \
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:

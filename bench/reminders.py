@@ -50,7 +50,7 @@ import aiohttp  # noqa: E402
 
 from bot.adapters.db import migrate  # noqa: E402
 from bot.adapters.db.engine import normalize_url  # noqa: E402
-from tests.emulators.connector import running_emulator  # noqa: E402
+from tests.emulators.connector import install_as_directories_say, running_emulator  # noqa: E402
 from tests.reminder_load import PG_URL, BotProcess, Tables, card_posts, pg_schema, seed  # noqa: E402
 
 UNANSWERED_EVERY = 8  # one meeting in 8 has three silent agencies (8 reminders), the others 5
@@ -81,6 +81,7 @@ async def run(args: argparse.Namespace, url: str, logs: Path) -> int:
     migrate.upgrade(url)
     wall_minus_monotonic = time.time() - time.monotonic()
     async with running_emulator() as emu, aiohttp.ClientSession() as http:
+        install_as_directories_say(emu)  # the app, where the directory says it is installed
         if not args.no_limits:
             emu.enforce_limits()
         started = datetime.now(timezone.utc)

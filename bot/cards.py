@@ -726,9 +726,10 @@ def _follow_up_row(f: Mapping[str, Any]) -> dict[str, str]:
 
 def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | None = None, note: str = "",
               join_url: str | None = None, proposals: Sequence[Any] = (), proposals_note: str = "",
-              now: datetime | None = None) -> dict:
+              now: datetime | None = None, reach: Mapping[str, str] | None = None) -> dict:
     """The plan for the requester to check: deadline (plainly passed, and by how long, when
-    `now` is after it), quorum, invitees, follow-ups; actions `plan_confirm_time`
+    `now` is after it), quorum, invitees (with how each will be reached, `reach` by role),
+    follow-ups; actions `plan_confirm_time`
     (meeting_date, meeting_time, delay_reason inputs), `request_edit`, `request_withdraw`
     and `plan_send`."""
     p = _plan_dict(plan)
@@ -762,6 +763,7 @@ def plan_card(plan: Any, case_ref: str, meeting_id: str, *, area_name: str | Non
         badge, style = LEVEL_BADGES.get(inv["level"], (inv["level"].capitalize(), "default"))
         invitees.append({
             "name": role_name(inv["role"]), "badge": badge, "style": style,
+            "reach": (reach or {}).get(inv["role"], ""),
             "reasons": [_cited(r) for r in inv.get("reasons", [])],
         })
     data = {

@@ -35,6 +35,7 @@ from .adapters.db.repository import InvitationRecord, MeetingRecord
 from .service import ConversationService
 from .service.core import Change
 from .service.link_answers import offer_answer_link
+from .service.reach import forget_installation
 from .leases import keep_leases, retry_delay
 from .outage import Outage
 
@@ -44,10 +45,12 @@ log = logging.getLogger(__name__)
 # Some permanent refusals come back as a 5xx (Agents Playground: 500 "UserNotFound"): the
 # connector's error code says what the status does not, so they are told at once, not retried.
 PERMANENT_CODES = {"UserNotFound": "not_found", "MemberNotFound": "not_found",
-                   "ConversationBlockedByUser": "blocked"}
+                   "ConversationBlockedByUser": "blocked", "BotNotInConversationRoster": "not_installed"}
 
 FAILURE_TEXT = {
     "blocked": "the bot is blocked or the app is not installed for them",
+    "not_installed": "the Strategy meetings app is not installed for them in Teams",
+    "no_teams_app": "their organisation has not added the Strategy meetings app in Teams",
     "not_found": "no Teams account was found for them",
     "unauthorized": "the bot was not authorised to message them",
     "bad_request": "Teams refused the message",
@@ -189,8 +192,9 @@ class DeliveryWorker:
         try:
             if not inv.contact_aad_id or not service_url:
                 raise DeliveryError("not_found", None, "no Teams identity is known for this contact")
+            # Ensure reachable: the chat known, or the app installed first (service/reach.py).
             conversation_id = inv.conversation_id or await service.conversation_with(
-                inv.contact_aad_id, service_url, inv.tenant_id)
+                inv.contact_aad_id, service_url, inv.tenant_id, meeting.area)
             card = cards.invitation_card(await service.invitation_view(meeting, inv))
             activity_id = await service.messenger.send_card(service_url, conversation_id, card, inv.tenant_id)
         except Exception as e:  # an unexpected fault counts as a failed attempt, never a lost invitation
@@ -201,7 +205,11 @@ class DeliveryWorker:
             permanent = e.permanent or kind != e.kind or inv.attempts >= self.max_attempts
             retry_at = None if permanent else service.clock() + retry_delay(inv.attempts)
             await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, kind, str(e), permanent, retry_at=retry_at)
-            if permanent:  # mark_failed has logged it
+            if kind == "not_installed" and inv.contact_aad_id:  # removed since: start afresh next time
+                await forget_installation(service, inv.contact_aad_id, inv.tenant_id)
+            if kind == "no_teams_app" and not inv.nominated_by_id:
+                pass  # no card was tried; the chair was told when sending (service/reach.py)
+            elif permanent:  # mark_failed has logged it
                 await service.tell_chair(
                     meeting, f"{cards.role_name(inv.role)} could not be reached in Teams",
                     f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT.get(kind, kind)}. "

@@ -18,6 +18,10 @@ Schema in config/schema/directory.schema.json.
         email: dc.fictional@police.example
         phone: "01632 960101"
         availability: office_hours        # office_hours | on_call | always
+    organisations:                        # every tenant a contact is in, and whether it has the app
+      - tenant_id: "…GUID…"
+        name: "Avon and Somerset Police"
+        teams_app: not_installed          # installed | not_installed (see docs/new-area.md)
 """
 from __future__ import annotations
 
@@ -100,9 +104,30 @@ class Contact(Strict):
         return v
 
 
+TeamsApp = Literal["installed", "not_installed"]
+
+
+class Organisation(Strict):
+    """An organisation (one Entra tenant) contacts belong to, and whether it has installed the
+    bot's Teams app for its people: only then can the bot message them in Teams. The bot's own
+    tenant needs no installation when Microsoft Graph is configured (the bot installs itself)."""
+
+    tenant_id: str
+    name: str = Field(min_length=1, max_length=200)
+    teams_app: TeamsApp
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _guid(cls, v: str) -> str:
+        return Contact._guid(v)
+
+
 class Directory(Strict):
     area: str = Field(pattern=AREA_ID.pattern)
     contacts: tuple[Contact, ...] = Field(min_length=1)
+    # Optional for older directories (then every organisation is taken to have the app, and
+    # check-config warns); when present, every contact's tenant must be listed.
+    organisations: tuple[Organisation, ...] = ()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Directory":
@@ -111,6 +136,20 @@ class Directory(Strict):
         if repeated:
             raise ValueError(f"contact ids must be unique; repeated: {', '.join(repeated)}")
         return self
+
+    def organisation(self, tenant_id: str | None) -> Organisation | None:
+        """The organisation of this tenant, if the directory lists it."""
+        wanted = (tenant_id or "").lower()
+        return next((o for o in self.organisations if o.tenant_id.lower() == wanted), None)
+
+    def has_app(self, tenant_id: str | None) -> bool:
+        """The organisation of `tenant_id` has installed the app for its people. A directory
+        without an `organisations` section (written before it existed) is taken to mean every
+        organisation has: the bot tries Teams as it always did (check-config warns)."""
+        if not self.organisations:
+            return True
+        org = self.organisation(tenant_id)
+        return org is not None and org.teams_app == "installed"
 
     def for_role(self, role: str) -> list[Contact]:
         return [c for c in self.contacts if c.role == role]
@@ -137,6 +176,7 @@ def directory_problems(directory: Directory, profile: "Profile", shown: str) -> 
         "contract or one the profile declares under 'roles'"
         for i, c in enumerate(directory.contacts) if c.role not in known
     ]
+    problems += organisation_problems(directory, shown)
     seen: set[str] = set()
     for quorum_role in profile.quorum.all_roles():
         if quorum_role.role in seen:
@@ -149,6 +189,30 @@ def directory_problems(directory: Directory, profile: "Profile", shown: str) -> 
                     f"{shown}: contacts: no {when} contact for the quorum role '{quorum_role.role}' "
                     f"(a contact with role {' or '.join(sorted(fillers))} and availability "
                     f"{' or '.join(SERVES[out_of_hours])})")
+    return problems
+
+
+def organisation_problems(directory: Directory, shown: str) -> list[str]:
+    """When the directory lists organisations: each tenant once, and every contact's tenant
+    among them (else nobody can tell whether the bot can reach that contact in Teams)."""
+    if not directory.organisations:
+        return []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, org in enumerate(directory.organisations):
+        if org.tenant_id in seen:
+            problems.append(f"{shown}: organisations[{i}].tenant_id: {org.tenant_id} is listed twice")
+        seen.add(org.tenant_id)
+    for i, c in enumerate(directory.contacts):
+        if c.tenant_id not in seen:
+            problems.append(
+                f"{shown}: contacts[{i}].tenant_id: {c.tenant_id} ({c.name}) is not in 'organisations'; add its "
+                "organisation with its name and teams_app: installed or not_installed")
+    used = {c.tenant_id for c in directory.contacts}
+    for i, org in enumerate(directory.organisations):
+        if org.tenant_id not in used:
+            problems.append(f"{shown}: organisations[{i}]: no contact is in {org.name} ({org.tenant_id}); "
+                            "remove it or check the contacts' tenant_id")
     return problems
 
 

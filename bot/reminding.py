@@ -154,7 +154,7 @@ class ReminderWorker:
         repo = self.service.repo
         try:
             conversation_id = await self.service.conversation_with(
-                meeting.chair_aad_id, meeting.chair_service_url, meeting.chair_tenant_id)
+                meeting.chair_aad_id, meeting.chair_service_url, meeting.chair_tenant_id, meeting.area)
         except DeliveryError as e:
             if e.permanent or r.attempts >= self.max_attempts:
                 await self._finish(r, "failed", f"could not reach the chair in Teams: {e}")

@@ -74,11 +74,15 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     from datetime import timedelta
 
     from .answer_links import AnswerLinks, load_secret
+    from .service.reach import GraphAppInstaller
 
     links = AnswerLinks(load_secret(settings.answer_link_secret, settings.var_dir), settings.base_url,
                         clock=app[CLOCK], max_age=timedelta(days=settings.answer_link_days))
+    # With Graph, the bot installs its Teams app for people in its own tenant before their first
+    # invitation (Teams lets a bot message only those it is installed for): bot/service/reach.py.
+    installer = GraphAppInstaller(graph, client.bot_id, graph_settings.tenant_id) if graph else None
     service = ConversationService(profiles, directories, repo, messenger, meetings=meetings, clock=app[CLOCK],
-                                  answer_links=links)
+                                  answer_links=links, installer=installer, teams_app_id=client.bot_id)
     outages = Outages()
     worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds,
                             outage=outages["database"])

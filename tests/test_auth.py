@@ -57,7 +57,7 @@ from bot.app import create_app
 from bot.keys import SERVICE
 from bot.settings import Settings
 from tests.emulators import teams
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.emulators.teams import Person
 
 APP_ID = "7f3c2a1e-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
@@ -244,6 +244,7 @@ async def running_bot(settings: Settings, monkeypatch, keys: list[dict] | None =
         monkeypatch.setattr(ChannelValidation, "open_id_metadata_endpoint", openid.url)
         monkeypatch.setattr(JwtTokenExtractor, "metadataCache", {})
         async with running_emulator() as emulator:
+            install_as_directories_say(emulator)  # the app, where the directory says it is installed
             emulator.add_conversation("a:chair", "29:chair")
             app = create_app(settings)
             async with TestClient(TestServer(app)) as client:

@@ -18,7 +18,7 @@ from bot.settings import Settings
 from bot.adapters.connector import RetryPolicy
 from bot.delivery import DeliveryWorker
 from bot.keys import CLOCK, SERVICE, WORKER
-from tests.emulators.connector import ANY, running_emulator
+from tests.emulators.connector import install_as_directories_say, ANY, running_emulator
 from tests.emulators.teams import TENANT, Person, activity, card_action, find_data  # noqa: F401  (re-exported)
 
 CHAIR_AAD = "22222222-2222-4222-8222-222222222222"
@@ -66,6 +66,7 @@ def text_of(card) -> str:
 @pytest.fixture
 async def teams(db_url):
     async with running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         settings = replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2)
         app = create_app(settings)
         async with TestClient(TestServer(app)) as client:

@@ -47,6 +47,8 @@ CARD = {
 @pytest_asyncio.fixture
 async def emulator():
     async with running_emulator() as emu:
+        # The people these tests message have the app installed (Teams refuses the others).
+        emu.install("29:alice", "29:blocked-user", "29:left-the-org")
         yield emu
 
 
@@ -229,10 +231,23 @@ async def test_403_is_blocked_and_not_retried(emulator: ConnectorEmulator, sessi
 
 @pytest.mark.asyncio
 async def test_app_not_installed_is_blocked_too(emulator: ConnectorEmulator, session):
-    emulator.block("29:no-app", code="BotNotInConversationRoster")
+    # Teams' own rule, not a scripted failure: no chat with someone the app is not installed for.
     with pytest.raises(DeliveryError) as caught:
         await client(session).create_conversation(emulator.url, TENANT, "29:no-app")
-    assert (caught.value.kind, caught.value.code) == ("blocked", "BotNotInConversationRoster")
+    assert (caught.value.kind, caught.value.code, caught.value.status) == ("blocked", "BotNotInConversationRoster", 403)
+    assert not caught.value.attempts or caught.value.attempts == 1  # refused, not retried
+    emulator.install("29:no-app")
+    assert await client(session).create_conversation(emulator.url, TENANT, "29:no-app")
+
+
+@pytest.mark.asyncio
+async def test_a_chat_whose_user_removed_the_app_refuses_sends(emulator: ConnectorEmulator, session):
+    c = client(session)
+    conversation = await c.create_conversation(emulator.url, TENANT, "29:alice")
+    emulator.uninstall("29:alice")
+    with pytest.raises(DeliveryError) as caught:
+        await c.send_activity(emulator.url, conversation, {"type": "message", "text": "hello"}, tenant_id=TENANT)
+    assert (caught.value.status, caught.value.code) == (403, "BotNotInConversationRoster")
 
 
 @pytest.mark.asyncio

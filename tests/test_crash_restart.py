@@ -14,7 +14,7 @@ import pytest
 
 from bot.directory import load_directory, resolve
 from tests import reminder_load
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.emulators.teams import Person, card_action, find_data
 from tests.test_bot_flow import CHAIR_AAD, FORM, until
 
@@ -50,6 +50,7 @@ async def test_a_process_killed_mid_fan_out_loses_nothing_and_sends_nothing_twic
     contacts = {role: resolve(directory, role, False) for role in ("social_care", "health", "police", "education")}
     held = {"police", "education"}
     async with running_emulator() as emu, aiohttp.ClientSession() as http:
+        install_as_directories_say(emu)  # the app, where the directory says it is installed
         emu.add_conversation("a:chair", "29:chair")
         for role in held:  # these two cards are in flight when the process dies
             emu.hold(contacts[role].aad_object_id)

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.settings import Settings
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.emulators.teams import Person, find_data
 from tests.test_bot_flow import CHAIR_AAD, FORM, Teams, until
 
@@ -33,6 +33,7 @@ async def teams(db_url):
     """The bot with a 2-second delivery lease, shorter than the outage: a worker that let a
     lease lapse while the database was away must still not send again."""
     async with running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         settings = replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2, delivery_lease_seconds=2)
         async with TestClient(TestServer(create_app(settings))) as client:
             yield Teams(client, emulator), client.app
@@ -58,6 +59,9 @@ class Outage:
             raise OperationalError(statement, parameters, Exception("server closed the connection unexpectedly"))
 
 
+COUNCIL_TENANT = "7e570017-0000-4000-8000-000000000000"
+
+
 async def test_a_database_outage_mid_fan_out_sends_no_card_twice(teams):
     t, app = teams
     service = app[SERVICE]
@@ -66,10 +70,12 @@ async def test_a_database_outage_mid_fan_out_sends_no_card_twice(teams):
     meeting = repo.get_meeting(find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id"))
     roles = [i["role"] for i in meeting.plan["invitees"]]
     contacts = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(40)]
-    # Forty agency contacts in the plan's roles (more than any directory lists for one meeting).
+    # Forty agency contacts in the plan's roles (more than any directory lists for one meeting),
+    # in the council's tenant, which has the app (config/directory/bristol.yaml) installed for them.
+    t.emulator.install(*contacts)
     repo.add_invitations(meeting.id, [NewInvitation(
         role=roles[n % len(roles)], level="should", contact_id=f"c{n}", contact_name=f"Contact {n}",
-        contact_aad_id=aad, tenant_id="tenant", service_url=t.emulator.url) for n, aad in enumerate(contacts)])
+        contact_aad_id=aad, tenant_id=COUNCIL_TENANT, service_url=t.emulator.url) for n, aad in enumerate(contacts)])
 
     accepted = lambda: [r for r in t.emulator.requests if r.method == "POST" and r.status == 201
                         and r.conversation_id and "/activities" in r.path]

@@ -23,7 +23,7 @@ from bot.app import create_app
 from bot.keys import SERVICE
 from bot.outage import BUSY_TEXT
 from bot.settings import Settings
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.emulators.teams import Person, activity, card_action, find_data
 
 SAM = Person("22222222-2222-4222-8222-222222222222", "29:sam", "Sam Chair", "a:sam")
@@ -67,6 +67,7 @@ class Edge:
 @contextlib.asynccontextmanager
 async def running_edge(url: str):
     async with running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         app = create_app(replace(Settings(), database_url=url, delivery_poll_seconds=0.2))
         async with TestClient(TestServer(app)) as client:
             yield Edge(client, app, emulator, url)

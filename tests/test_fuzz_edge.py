@@ -33,7 +33,7 @@ from sqlalchemy.pool import NullPool
 from bot.adapters.db.engine import normalize_url
 from bot.app import create_app
 from bot.settings import Settings
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.emulators.teams import Person, activity, card_action, find_data
 
 SAM = Person("22222222-2222-4222-8222-222222222222", "29:sam", "Sam Chair", "a:sam")
@@ -93,6 +93,7 @@ def served_bot(url: str) -> Iterator[Served]:
         nonlocal stop
         stop = asyncio.Event()
         async with running_emulator() as emulator:
+            install_as_directories_say(emulator)  # the app, where the directory says it is installed
             emulator.add_conversation(SAM.conversation, SAM.user_id)
             app = create_app(replace(Settings(), database_url=url, delivery_poll_seconds=0.2))
             runner = web.AppRunner(app, access_log=None)

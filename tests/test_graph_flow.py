@@ -18,7 +18,7 @@ from bot.directory import load_directory, resolve
 from bot.keys import CLOCK, SERVICE
 from bot.online_meetings import CalendarWatcher
 from bot.settings import Settings
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.emulators.graph import running_graph_emulator
 from tests.test_bot_flow import CHAIR_AAD, FORM, Person, Teams, find_data, teams, text_of, until  # noqa: F401
 
@@ -33,6 +33,7 @@ def at(s: str) -> datetime:
 @pytest.fixture
 async def with_graph(db_url, monkeypatch):
     async with running_graph_emulator() as graph, running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         for key, value in graph.env(organiser=ORGANISER).items():
             monkeypatch.setenv(key, value)
         graph.add_mailbox(ORGANISER)

@@ -22,7 +22,7 @@ from bot.core.privacy import meeting_code
 from bot.directory import load_directory, resolve
 from bot.keys import CLOCK, SERVICE
 from bot.settings import Settings
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.test_graph_flow import ORGANISER, at, with_graph  # noqa: F401  (fixture)
 from tests.test_bot_flow import CHAIR_AAD, FORM, Person, Teams, find_data, text_of, until
 
@@ -170,6 +170,7 @@ async def test_a_cancel_reason_reaches_invitees_in_the_chairs_tenant_only(db_url
 
     council = resolve(load_directory("bristol"), "social_care", False).tenant_id
     async with running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         app = create_app(replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2))
         async with TestClient(TestServer(app)) as client:
             t = Teams(client, emulator)

@@ -24,7 +24,7 @@ from bot.adapters.db import migrate
 from bot.adapters.db.repository import Repository
 from bot.adapters.teams.messenger import ConnectorMessenger
 from bot.reminding import ReminderWorker
-from tests.emulators.connector import ANY, running_emulator
+from tests.emulators.connector import install_as_directories_say, ANY, running_emulator
 from tests.reminder_load import PG_URL, BotProcess, Load, Tables, card_posts, pg_schema, seed, service_for
 
 LEASE_SECONDS = 5
@@ -103,6 +103,7 @@ def unexpected_log_lines(bots: list[BotProcess], allowed: tuple[str, ...] = ()) 
 @pytest.mark.slow
 async def test_three_replicas_send_a_few_hundred_due_reminders_each_exactly_once(pg_url, tmp_path):
     async with running_emulator() as emu, aiohttp.ClientSession() as http:
+        install_as_directories_say(emu)  # the app, where the directory says it is installed
         load = await seed(pg_url, emu, meetings=100)
         assert len(load.due) >= 300 and load.later
         tables = Tables(pg_url)
@@ -135,6 +136,7 @@ async def test_three_replicas_send_a_few_hundred_due_reminders_each_exactly_once
 @pytest.mark.slow
 async def test_a_replica_killed_holding_claimed_reminders_is_taken_over_after_its_lease(pg_url, tmp_path):
     async with running_emulator() as emu, aiohttp.ClientSession() as http:
+        install_as_directories_say(emu)  # the app, where the directory says it is installed
         load = await seed(pg_url, emu, meetings=40)
         tables = Tables(pg_url)
         by_card = load.by_card()
@@ -200,6 +202,7 @@ async def test_a_claim_left_by_a_dead_replica_holds_until_its_lease_expires_then
     migrate.upgrade(db_url)
     t0 = datetime.now(timezone.utc)
     async with running_emulator() as emu, aiohttp.ClientSession() as session:
+        install_as_directories_say(emu)  # the app, where the directory says it is installed
         load = await seed(db_url, emu, meetings=6, unanswered_every=3, now=t0)
         assert len(load.due) == 2 * 8 + 4 * 3
         now = [t0]

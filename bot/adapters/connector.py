@@ -42,10 +42,12 @@ Sleep = Callable[[float], Awaitable[Any]]
 # Errors
 # ---------------------------------------------------------------------------------------
 
-DeliveryKind = Literal["blocked", "not_found", "throttled", "server", "network", "bad_request", "unauthorized"]
+DeliveryKind = Literal["blocked", "not_found", "throttled", "server", "network", "bad_request", "unauthorized",
+                       "not_installed", "no_teams_app"]
 
 #: Kinds for which trying again later will not help: a person or a configuration must act.
-PERMANENT_KINDS: frozenset[str] = frozenset({"blocked", "not_found", "bad_request", "unauthorized"})
+PERMANENT_KINDS: frozenset[str] = frozenset({"blocked", "not_found", "bad_request", "unauthorized",
+                                             "not_installed", "no_teams_app"})
 
 _KIND_TEXT: dict[str, str] = {
     "blocked": "the bot is blocked or the app is not installed for this user",
@@ -55,6 +57,8 @@ _KIND_TEXT: dict[str, str] = {
     "network": "the Teams service could not be reached",
     "bad_request": "Teams rejected the request",
     "unauthorized": "the bot's credentials were rejected",
+    "not_installed": "the app is not installed for this user",
+    "no_teams_app": "the app is not added for this user's organisation",
 }
 
 

@@ -26,6 +26,7 @@ from ..core.routing import Routing
 from ..directory import PREFERENCE, Contact, Directory
 from ..online_meetings import OnlineMeetings
 from .ports import Calendar, MeetingStore, Messenger
+from .reach import AppInstaller
 
 log = logging.getLogger("bot.service")
 T = TypeVar("T")
@@ -106,6 +107,10 @@ class ConversationService:
     wake_reminders: Callable[[], None] = lambda: None
     meetings: Calendar = field(default_factory=lambda: OnlineMeetings(None))
     answer_links: Any = None  # bot.answer_links.AnswerLinks: links for people the bot cannot message
+    # Installs the Teams app for people in the bot's tenant (Graph); None: the bot cannot.
+    installer: "AppInstaller | None" = None
+    teams_app_id: str = "strategy-meeting-bot"  # the app's (and bot's) id, for the "add the app" link
+    _installing: dict[str, asyncio.Future] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _refresh_queued: set[str] = field(default_factory=set)
     _known: dict[str, tuple] = field(default_factory=dict)  # users' addresses already stored
@@ -149,13 +154,13 @@ class ConversationService:
                           conversation_id=actor.conversation_id or None)
             self._known[actor.aad_object_id] = address  # only once it is stored
 
-    async def conversation_with(self, aad_object_id: str, service_url: str, tenant_id: str | None) -> str:
-        """The bot's 1:1 chat with someone: the one they have used, else a new one opened
-        proactively (by their Teams id if they have talked to the bot, else their Entra id)."""
-        user = await self.db(self.repo.get_user, aad_object_id)
-        if user and user.conversation_id:
-            return user.conversation_id
-        return await self.messenger.open_conversation(service_url, tenant_id, user.teams_user_id if user else aad_object_id)
+    async def conversation_with(self, aad_object_id: str, service_url: str, tenant_id: str | None,
+                                area: str | None = None) -> str:
+        """The bot's 1:1 chat with someone of `area`: the one known (persisted), else one opened
+        proactively, the app installed for them first where Teams needs it (service/reach.py)."""
+        from .reach import conversation_for
+
+        return await conversation_for(self, area, aad_object_id, tenant_id, service_url)
 
     # --- one unit of work per action -----------------------------------------------------------
     async def change(self, meeting_id: str, actor_aad_id: str | None,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
 if TYPE_CHECKING:
     from .records import (
-        EventRecord, InvitationRecord, MeetingRecord, NewInvitation, NewReminder, ResponseResult, UserRecord,
+        EventRecord, InvitationRecord, MeetingRecord, NewInvitation, NewReminder, ResponseResult, TeamsContactRecord, UserRecord,
     )
     from ..core.calendar import AreaCalendar
     from ..core.profile import Profile
@@ -51,6 +51,10 @@ class MeetingStore(Protocol):
     def answer_link_used(self, nonce: str) -> bool: ...
     def get_user(self, aad_object_id: str) -> "UserRecord | None": ...
     def upsert_user(self, **fields: Any) -> "UserRecord": ...
+    def get_teams_contact(self, aad_object_id: str) -> "TeamsContactRecord | None": ...
+    def save_teams_contact(self, *, aad_object_id: str, tenant_id: str | None, app_installed: bool,
+                           conversation_id: str | None = None,
+                           service_url: str | None = None) -> "TeamsContactRecord": ...
 
 
 class Calendar(Protocol):

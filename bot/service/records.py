@@ -46,6 +46,17 @@ class UserRecord:
 
 
 @dataclass(frozen=True)
+class TeamsContactRecord:
+    """What the bot knows of reaching someone in Teams (bot/service/reach.py)."""
+    aad_object_id: str
+    tenant_id: str | None
+    app_installed: bool
+    conversation_id: str | None
+    service_url: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class MeetingRecord:
     id: str
     area: str

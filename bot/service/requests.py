@@ -73,8 +73,11 @@ async def request_submit(svc: ConversationService, actor: Actor, data: dict) -> 
     from .status import proposals
 
     slots, note = await proposals(svc, meeting)
+    from .reach import plan_reach
+
     return Reply(card=cards.plan_card(plan, request.case_ref or "", meeting.id, area_name=profile.name,
-                                      proposals=slots, proposals_note=note, now=svc.clock()), replace=True)
+                                      proposals=slots, proposals_note=note, now=svc.clock(),
+                                      reach=plan_reach(svc, meeting.area, plan)), replace=True)
 
 
 async def _supersede(svc: ConversationService, actor: Actor, old_id: str, create, data: dict):

@@ -8,6 +8,7 @@ from ..core.profile import Profile
 from ..directory import resolve
 from .. import cards
 from .core import Actor, Change, ConversationService, Reply
+from .reach import not_in_teams_note
 
 
 def invitation_rows(svc: ConversationService, meeting: MeetingRecord,
@@ -62,12 +63,14 @@ async def send(svc: ConversationService, actor: Actor, data: dict) -> Reply:
         return Reply(card=card, replace=True, messages=(Reply(text="The invitations for this meeting were already sent."),))
     profile = svc.profiles[meeting.area]
     unresolved: list[str] = []
+    invited: list[NewInvitation] = []
 
     def decide(rec, m):
         svc.check_chair(rec, actor)
         after, events = m.send(svc.clock(), actor.name or rec.chair_name)
         rows, missing = invitation_rows(svc, rec, profile)
         unresolved.extend(missing)
+        invited[:] = rows
         events.append(Event("invitations_created", {"roles": [r.role for r in rows], "unresolved": missing}))
         # The pressed plan card is now the status card: background updates go to it.
         fields = {"status_activity_id": actor.message_id} if actor.message_id else {}
@@ -80,6 +83,9 @@ async def send(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     calendar_note = await sync_event(svc, meeting.id)  # before delivery, so the cards carry the link
     svc.wake_delivery()
     notes: tuple[Reply, ...] = (Reply(text=calendar_note),) if calendar_note else ()
+    not_in_teams = not_in_teams_note(svc, meeting, invited)  # told at once, not after failed sends
+    if not_in_teams:
+        notes += (Reply(text=not_in_teams),)
     if unresolved:
         notes += (Reply(text="No contact is listed in the directory for: "
                         + ", ".join(cards.role_name(r) for r in unresolved)

@@ -130,8 +130,11 @@ async def set_time(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     meeting, _ = await svc.change(meeting.id, actor.aad_object_id, decide)
     notes = list(late)
     if meeting.state == "draft":
+        from .reach import plan_reach
+
         card = cards.plan_card(meeting.plan, meeting.case_ref or "", meeting.id, area_name=profile.name,
-                               join_url=meeting.join_url, now=svc.clock())
+                               join_url=meeting.join_url, now=svc.clock(),
+                               reach=plan_reach(svc, meeting.area, meeting.plan))
         return Reply(card=card, replace=True, messages=tuple(Reply(text=n) for n in notes if n))
     notes.append(await sync_event(svc, meeting.id))
     meeting = await svc.db(svc.repo.get_meeting, meeting.id)  # with the link the calendar gave it

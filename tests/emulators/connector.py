@@ -6,7 +6,13 @@ It answers the three calls the bot makes for proactive delivery:
     POST /v3/conversations/{conversationId}/activities      -> {"id": activity id}
     PUT  /v3/conversations/{conversationId}/activities/{id} -> {"id": activity id}
 
-records every request it receives (`.requests`), and can be scripted to fail the way Teams
+refuses, as Teams does, to open or write to a 1:1 chat with someone the bot's app is not
+installed for (403 BotNotInConversationRoster, "The bot is not part of the conversation
+roster."; Microsoft's "Proactive messages": the app must be installed for the user first):
+`install(user)` installs it, as an administrator's app policy, the user adding the app, or
+Microsoft Graph's installedApps (tests/emulators/graph.py, sharing this state) would; a user
+who has talked to the bot (`add_conversation`) has it. It records every request it receives
+(`.requests`), and can be scripted to fail the way Teams
 does (403 blocked, 404, 5xx, 429 with Retry-After, 401) per user, per conversation or for
 everything. It can also *enforce* Teams' rate limits itself (`enforce_limits`): then it
 answers 429 to the request that would make more than 7 in one second for a conversation, or
@@ -19,6 +25,7 @@ exercised. Times are `time.monotonic()`, the same clock the client's limiter use
 In a test:
 
     async with running_emulator() as emu:
+        emu.install("29:user", "29:other")  # the app is installed for them (else 403)
         emu.block("29:user")            # 403 for that user, for ever
         emu.fail("a:1abc", 503, times=2)
         ... ConnectorClient(...).send_activity(emu.url, ...)
@@ -44,6 +51,9 @@ from typing import Any
 from aiohttp import web
 
 ANY = "*"
+# What Teams answers a bot that is not installed for the user it writes to.
+NOT_IN_ROSTER = "BotNotInConversationRoster"
+NOT_IN_ROSTER_TEXT = "The bot is not part of the conversation roster."
 
 
 @dataclass
@@ -115,6 +125,8 @@ class ConnectorEmulator:
         self.limit_violations = 0
         self._rules: list[_Rule] = []
         self._by_user: dict[str, str] = {}
+        self.installed: set[str] = set()  # user ids (Teams or Entra) the bot's app is installed for
+        self._aliases: dict[str, str] = {}  # a Teams user id -> their Entra object id
         self._ids = itertools.count(1)
         self._required_token = require_token
         self._enforcement: _Enforcement | None = None
@@ -132,9 +144,35 @@ class ConnectorEmulator:
 
     # -- scripting ------------------------------------------------------------------------
 
+    def install(self, *user_ids: str) -> None:
+        """The bot's app is installed for these users (personal scope): the bot may message them."""
+        self.installed.update(user_ids)
+
+    def uninstall(self, user_id: str) -> None:
+        """They removed the app: their chat refuses the bot from now on (403)."""
+        self.installed.discard(user_id)
+        self.installed.discard(self._aliases.get(user_id, ""))
+
+    def alias(self, teams_user_id: str, aad_object_id: str) -> None:
+        """`teams_user_id` (29:...) and `aad_object_id` are the same person."""
+        self._aliases[teams_user_id] = aad_object_id
+
+    def is_installed(self, user_id: str | None) -> bool:
+        return bool(user_id) and (user_id in self.installed or self._aliases.get(user_id or "") in self.installed)
+
+    def chat_of(self, user_id: str) -> str:
+        """The 1:1 chat with an installed user, as Graph's installedApps/{id}/chat answers it
+        (made if new: installing the app creates the chat)."""
+        if not self.is_installed(user_id):
+            raise KeyError(f"the app is not installed for {user_id}")
+        return self._by_user.get(user_id) or self.add_conversation(
+            f"19:{user_id}_{secrets.token_hex(8)}@unq.gbl.spaces", user_id)
+
     def add_conversation(self, conversation_id: str, user_id: str | None = None) -> str:
-        """Make a conversation exist without a create call (e.g. a Teams channel thread id)."""
+        """Make a conversation exist without a create call (e.g. a Teams channel thread id);
+        its user has the app (they are in a chat with the bot)."""
         user = user_id or f"user-of-{conversation_id}"
+        self.installed.add(user)
         self.conversations[conversation_id] = user
         self._by_user.setdefault(user, conversation_id)
         self.activities.setdefault(conversation_id, {})
@@ -285,6 +323,8 @@ class ConnectorEmulator:
         if problem:
             return await self._answer(rec, _error(400, "BadSyntax", message=problem))
         user = body["members"][0]["id"]
+        if not self.is_installed(user):  # Teams' rule: no chat with someone the app is not installed for
+            return await self._answer(rec, _error(403, NOT_IN_ROSTER, message=NOT_IN_ROSTER_TEXT))
         # Teams answers a create for an existing 1:1 chat with that chat's id.
         conversation_id = self._by_user.get(user) or self.add_conversation(f"a:1{secrets.token_urlsafe(12)}", user)
         self.tenants.setdefault(conversation_id, body.get("tenantId"))
@@ -300,6 +340,8 @@ class ConnectorEmulator:
             return _error(499, "ClientClosedRequest")
         if conversation_id not in self.conversations:
             return await self._answer(rec, _error(404, "ConversationNotFound"))
+        if not self.is_installed(self.conversations[conversation_id]):  # removed the app since
+            return await self._answer(rec, _error(403, NOT_IN_ROSTER, message=NOT_IN_ROSTER_TEXT))
         if not isinstance(rec.body, dict) or not rec.body.get("type"):
             return await self._answer(rec, _error(400, "BadSyntax", message="activity needs a type"))
         activity_id = str(next(self._ids))
@@ -398,3 +440,16 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def install_as_directories_say(emu: ConnectorEmulator, config_dir: Any = None) -> int:
+    """Install the app for every directory contact whose organisation the directory says has
+    installed it (`organisations: ... teams_app: installed`), as that organisation's Teams
+    administrator would have: the state the sample configuration describes. Returns how many."""
+    from bot.config_loader import load_profiles
+    from bot.directory import load_directories
+
+    directories = load_directories(load_profiles(config_dir), config_dir)
+    people = {c.aad_object_id for d in directories.values() for c in d.contacts if d.has_app(c.tenant_id)}
+    emu.install(*people)
+    return len(people)

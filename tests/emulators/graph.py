@@ -34,6 +34,21 @@ Graph (`graph_url` = https://127.0.0.1:PORT/v1.0):
                                                        (case-insensitive, quotes doubled), $select
     GET   /v1.0/users/{id | userPrincipalName}         one user; 404 Request_ResourceNotFound
 
+Teams app installation for a user (Microsoft's "Send proactive installation messages"; it
+shares its state with the connector emulator given as `teams=`, so installing through Graph is
+what lets the bot open the 1:1 chat there):
+
+    GET   /v1.0/appCatalogs/teamsApps?$filter=externalId eq '{manifest id}'   the catalog id
+    POST  /v1.0/users/{id}/teamwork/installedApps    {"teamsApp@odata.bind": ".../appCatalogs/
+          teamsApps/{catalog id}"}: 201; already installed 409 Conflict; a user of another
+          tenant 403 Forbidden; an unknown user 404; an app not in the catalog 404
+    GET   /v1.0/users/{id}/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/externalId
+          eq '{manifest id}' (or teamsAppDefinition/teamsAppId eq '{catalog id}')
+    GET   /v1.0/users/{id}/teamwork/installedApps/{installationId}/chat   {"id": chat id}
+
+Install and list need TeamsAppInstallation.ReadWriteSelfForUser.All, the catalog
+AppCatalog.Read.All. People are known to it as mailboxes (this tenant) or `add_teams_user`.
+
 Readings of Graph's behaviour the emulator makes (for the adapter, they are assumptions):
 moving an event resets the attendees' answers to "none" (Outlook asks them again); replacing
 the attendee list keeps the answers of those still on it; an unknown user is 404
@@ -94,6 +109,8 @@ READ_WRITE = "Calendars.ReadWrite"
 READ = "Calendars.Read"
 MAIL_SEND = "Mail.Send"
 USER_READ = "User.Read.All"
+INSTALL = "TeamsAppInstallation.ReadWriteSelfForUser.All"
+CATALOG = "AppCatalog.Read.All"
 RESPONSES = ("none", "accepted", "declined", "tentativelyAccepted")
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -325,7 +342,8 @@ class GraphEmulator:
 
     def __init__(self, *, tenant_id: str = DEFAULT_TENANT, client_id: str = DEFAULT_CLIENT,
                  client_secret: str | None = DEFAULT_SECRET, domains: Iterable[str] = (DEFAULT_DOMAIN,),
-                 token_lifetime: int = 3600, roles: Iterable[str] = (READ_WRITE, USER_READ)) -> None:
+                 token_lifetime: int = 3600, roles: Iterable[str] = (READ_WRITE, USER_READ),
+                 teams: Any = None) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.client_secret = client_secret
@@ -346,6 +364,10 @@ class GraphEmulator:
         self._offset = 0.0
         self._signing_key = secrets.token_bytes(32)
         self._seq = itertools.count(1)
+        self.teams = teams                     # the ConnectorEmulator whose install state is shared
+        self.catalog: dict[str, str] = {}      # manifest id (externalId) -> catalog id
+        self.teams_users: dict[str, str] = {}  # object id -> tenant id (besides the mailboxes)
+        self.installations: dict[str, tuple[str, str]] = {}  # installation id -> (user object id, catalog id)
         self.app = web.Application()
         r = self.app.router
         r.add_get("/common/discovery/instance", self._instance_discovery)
@@ -360,6 +382,10 @@ class GraphEmulator:
         r.add_post("/v1.0/users/{user}/sendMail", self._send_mail)
         r.add_get("/v1.0/users", self._users)
         r.add_get("/v1.0/users/{user}", self._user)
+        r.add_get("/v1.0/appCatalogs/teamsApps", self._catalog_list)
+        r.add_post("/v1.0/users/{user}/teamwork/installedApps", self._install)
+        r.add_get("/v1.0/users/{user}/teamwork/installedApps", self._installed)
+        r.add_get("/v1.0/users/{user}/teamwork/installedApps/{installation}/chat", self._installation_chat)
 
     # -- where it is -------------------------------------------------------------------
 
@@ -412,6 +438,15 @@ class GraphEmulator:
                  subject: str = "Busy") -> None:
         """A block in `email`'s calendar (status: busy, oof, tentative, workingElsewhere, free)."""
         self.add_mailbox(email).busy.append((start.astimezone(UTC), end.astimezone(UTC), status, subject))
+
+    def publish_app(self, external_id: str) -> str:
+        """Put the app (its manifest id) in the organisation's catalog; returns its catalog id."""
+        return self.catalog.setdefault(external_id, str(uuid.uuid4()))
+
+    def add_teams_user(self, object_id: str, tenant_id: str | None = None) -> None:
+        """Someone Graph can see for app installation: of this tenant by default; of another
+        tenant, Graph refuses to install for them (403)."""
+        self.teams_users[object_id.lower()] = (tenant_id or self.tenant_id).lower()
 
     def deny(self, email: str) -> None:
         """Fence a mailbox off (application access policy): 403 ErrorAccessDenied."""
@@ -635,6 +670,103 @@ class GraphEmulator:
             resp = _graph_error(after.status, after.code, "emulated lost answer")
         rec.status = resp.status
         return resp
+
+    async def _teamwork(self, request: web.Request, handler: Any, needs: set[str]) -> web.Response:
+        """Like `_graph`, for calls about a Teams user or the app catalog (no mailbox needed)."""
+        rec = self._record("graph", request, None)
+        text = await request.text()
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = text
+        rec.body = body
+        try:
+            for rule in self._rules:
+                if rule.remaining > 0 and not rule.after_commit:
+                    rule.remaining -= 1
+                    headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else None
+                    raise _Problem(rule.status, rule.code, f"emulated {rule.status}", headers)
+            self._authenticate(request, needs)
+            resp = handler(request, body)
+        except _Problem as p:
+            resp = _graph_error(p.status, p.code, p.message, p.headers)
+        rec.status = resp.status
+        return resp
+
+    def _teams_user(self, user: str) -> str:
+        """The object id of a user this tenant's Graph may install for (else 404 or 403)."""
+        key = user.lower()
+        mailbox = self.mailboxes.get(key) or next((m for m in self.mailboxes.values()
+                                                   if m.object_id.lower() == key), None)
+        if mailbox is not None:
+            return mailbox.object_id.lower()
+        tenant = self.teams_users.get(key)
+        if tenant is None:
+            raise _Problem(404, "NotFound", f"User '{user}' was not found.")
+        if tenant != self.tenant_id.lower():
+            raise _Problem(403, "Forbidden", "Installing an app for a user in another tenant is not allowed.")
+        return key
+
+    def _installation_of(self, user: str) -> str | None:
+        return next((i for i, (u, _) in self.installations.items() if u == user), None)
+
+    async def _catalog_list(self, request: web.Request) -> web.Response:
+        def do(request: web.Request, body: Any) -> web.Response:
+            m = re.fullmatch(r"externalId eq '([^']*)'", request.query.get("$filter", ""))
+            if not m:
+                raise _Problem(400, "BadRequest", "Unsupported $filter.")
+            found = self.catalog.get(m.group(1))
+            value = [{"id": found, "externalId": m.group(1), "displayName": "Strategy meetings",
+                      "distributionMethod": "organization"}] if found else []
+            return web.json_response({"value": value})
+        return await self._teamwork(request, do, {CATALOG})
+
+    async def _install(self, request: web.Request) -> web.Response:
+        def do(request: web.Request, body: Any) -> web.Response:
+            bind = body.get("teamsApp@odata.bind") if isinstance(body, dict) else None
+            m = re.fullmatch(r".*/appCatalogs/teamsApps/([^/]+)", bind or "")
+            if not m:
+                raise _Problem(400, "BadRequest", "teamsApp@odata.bind is required.")
+            if m.group(1) not in self.catalog.values():
+                raise _Problem(404, "NotFound", "The app was not found in the catalog.")
+            user = self._teams_user(request.match_info["user"])
+            if self._installation_of(user) is not None:
+                raise _Problem(409, "Conflict", "App is already installed.")
+            self.installations[f"{secrets.token_urlsafe(16)}"] = (user, m.group(1))
+            if self.teams is not None:
+                self.teams.install(user)
+            return web.Response(status=201)
+        return await self._teamwork(request, do, {INSTALL})
+
+    async def _installed(self, request: web.Request) -> web.Response:
+        def do(request: web.Request, body: Any) -> web.Response:
+            user = self._teams_user(request.match_info["user"])
+            wanted = request.query.get("$filter", "")
+            external = re.fullmatch(r"teamsApp/externalId eq '([^']*)'", wanted)
+            definition = re.fullmatch(r"teamsAppDefinition/teamsAppId eq '([^']*)'", wanted)
+            if wanted and not (external or definition):
+                raise _Problem(400, "BadRequest", "Unsupported $filter.")
+            value = []
+            for installation, (owner, catalog_id) in self.installations.items():
+                external_id = next((e for e, c in self.catalog.items() if c == catalog_id), "")
+                if owner != user or (external and external.group(1) != external_id) \
+                        or (definition and definition.group(1) != catalog_id):
+                    continue
+                value.append({"id": installation, "teamsApp": {"id": catalog_id, "externalId": external_id,
+                                                               "distributionMethod": "organization"},
+                              "teamsAppDefinition": {"teamsAppId": catalog_id}})
+            return web.json_response({"value": value})
+        return await self._teamwork(request, do, {INSTALL})
+
+    async def _installation_chat(self, request: web.Request) -> web.Response:
+        def do(request: web.Request, body: Any) -> web.Response:
+            user = self._teams_user(request.match_info["user"])
+            found = self.installations.get(request.match_info["installation"])
+            if found is None or found[0] != user:
+                raise _Problem(404, "NotFound", "The installation was not found.")
+            chat = self.teams.chat_of(user) if self.teams is not None else f"19:{user}_app@unq.gbl.spaces"
+            return web.json_response({"id": chat, "chatType": "oneOnOne"})
+        return await self._teamwork(request, do, {INSTALL})
 
     def _authenticate(self, request: web.Request, needs: set[str]) -> None:
         header = request.headers.get("Authorization", "")
@@ -1019,6 +1151,6 @@ async def running_graph_emulator(**kwargs: Any) -> AsyncIterator[GraphEmulator]:
             await runner.cleanup()
 
 
-__all__ = ["ClientCertificate", "DEFAULT_CLIENT", "DEFAULT_DOMAIN", "DEFAULT_SECRET", "DEFAULT_TENANT",
+__all__ = ["CATALOG", "INSTALL", "ClientCertificate", "DEFAULT_CLIENT", "DEFAULT_DOMAIN", "DEFAULT_SECRET", "DEFAULT_TENANT",
            "EmulatedEvent", "GraphEmulator", "Mailbox", "READ", "READ_WRITE", "make_client_certificate",
            "make_tls", "running_graph_emulator"]

@@ -97,6 +97,21 @@ class User(Base):
     updated_at: Mapped[datetime]
 
 
+class TeamsContact(Base):
+    """How the bot reaches someone in Teams, shared by every replica and kept across restarts:
+    whether its app is installed for them (the bot installed it, or found it installed) and
+    their 1:1 chat once known, so the bot installs at most once and opens a chat at most once."""
+
+    __tablename__ = "teams_contacts"
+
+    aad_object_id: Mapped[str] = mapped_column(String, primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(String)
+    app_installed: Mapped[bool] = mapped_column(Boolean)
+    conversation_id: Mapped[str | None] = mapped_column(String)
+    service_url: Mapped[str | None] = mapped_column(String)
+    updated_at: Mapped[datetime]
+
+
 class Meeting(Base):
     """One strategy meeting, from the first draft to held or cancelled."""
 

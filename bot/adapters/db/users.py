@@ -6,12 +6,12 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.service.records import (
-    UserRecord,
+    TeamsContactRecord, UserRecord,
 )
 
 from .checks import _columns, _record, _text
 from .models import (
-    User,
+    TeamsContact, User,
 )
 from .unit_of_work import StoreBase
 
@@ -53,5 +53,42 @@ class UserStore(StoreBase):
             row = self._core(s).execute(_GET_USER, {"aad_object_id": aad_object_id}).first()
             return None if row is None else UserRecord(*row)
 
+    # --- reaching people in Teams (installation and 1:1 chat), shared by every replica -------
+
+    def get_teams_contact(self, aad_object_id: str) -> TeamsContactRecord | None:
+        with self._read() as s:
+            row = self._core(s).execute(_GET_TEAMS_CONTACT, {"aad_object_id": aad_object_id}).first()
+            return None if row is None else TeamsContactRecord(*row)  # read before every delivery
+
+    def save_teams_contact(self, *, aad_object_id: str, tenant_id: str | None, app_installed: bool,
+                           conversation_id: str | None = None, service_url: str | None = None) -> TeamsContactRecord:
+        """Record what was learnt. A None conversation_id or service_url keeps the one known:
+        a replica that only learnt of the installation must not erase another's chat id."""
+        if not isinstance(app_installed, bool):
+            raise TypeError("app_installed must be a bool")
+        values = dict(
+            aad_object_id=_text("aad_object_id", aad_object_id), tenant_id=_text("tenant_id", tenant_id, optional=True),
+            app_installed=app_installed, conversation_id=_text("conversation_id", conversation_id, optional=True),
+            service_url=_text("service_url", service_url, optional=True), updated_at=self._now(),
+        )
+        with self._session() as s:
+            dialect = s.get_bind().dialect.name
+            ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(TeamsContact).values(**values)
+            stmt = ins.on_conflict_do_update(
+                index_elements=[TeamsContact.aad_object_id],
+                set_={
+                    "tenant_id": func.coalesce(ins.excluded.tenant_id, TeamsContact.tenant_id),
+                    "app_installed": ins.excluded.app_installed,
+                    # Not installed (any more): its chat refuses messages, so it is forgotten.
+                    "conversation_id": func.coalesce(ins.excluded.conversation_id, TeamsContact.conversation_id)
+                    if app_installed else None,
+                    "service_url": func.coalesce(ins.excluded.service_url, TeamsContact.service_url),
+                    "updated_at": ins.excluded.updated_at,
+                },
+            ).returning(TeamsContact)
+            return _record(TeamsContactRecord, s.scalars(stmt, execution_options={"populate_existing": True}).one())
+
 
 _GET_USER = select(*_columns(User, UserRecord)).where(User.__table__.c.aad_object_id == bindparam("aad_object_id"))
+_GET_TEAMS_CONTACT = select(*_columns(TeamsContact, TeamsContactRecord)).where(
+    TeamsContact.__table__.c.aad_object_id == bindparam("aad_object_id"))

@@ -504,6 +504,48 @@ class GraphClient:
                     reasons[email] = "unreadable"
         return Availability(busy=busy, unknown=frozenset(reasons), reasons=reasons)
 
+    # -- the Teams app, installed for a person (so the bot may message them) ------------
+    # Application permissions: TeamsAppInstallation.ReadWriteSelfForUser.All (install, list, chat)
+    # and AppCatalog.Read.All (find the app's catalog id from the manifest's id). Graph installs
+    # only in its own tenant: someone in another organisation is refused (403/404).
+
+    async def find_teams_app(self, external_id: str) -> str | None:
+        """The app's id in the organisation's catalog, from its manifest id (None: not published)."""
+        data = await self._call("find_teams_app", "GET", "/appCatalogs/teamsApps?$filter="
+                                + _filter("externalId", external_id))
+        first = next((a for a in data.get("value") or [] if isinstance(a, Mapping) and a.get("id")), None)
+        return str(first["id"]) if first else None
+
+    async def install_app_for_user(self, user: str, teams_app_id: str) -> bool:
+        """Install the app in `user`'s personal scope. True if installed now, False if it was
+        already (Graph's 409 Conflict): either way the bot may now message them."""
+        body = {"teamsApp@odata.bind": f"{self._base}/appCatalogs/teamsApps/{_nonempty(teams_app_id, 'teams_app_id')}"}
+        try:
+            await self._call("install_app", "POST", f"/users/{_segment(user, 'user')}/teamwork/installedApps", body)
+        except GraphRefused as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def app_installation(self, user: str, external_id: str) -> str | None:
+        """The id of the app's installation for `user` (None: not installed)."""
+        data = await self._call("app_installation", "GET", f"/users/{_segment(user, 'user')}/teamwork/installedApps"
+                                "?$expand=teamsApp&$filter=" + _filter("teamsApp/externalId", external_id))
+        first = next((a for a in data.get("value") or [] if isinstance(a, Mapping) and a.get("id")), None)
+        return str(first["id"]) if first else None
+
+    async def installation_chat(self, user: str, installation_id: str) -> str:
+        """The 1:1 chat between the app's bot and `user`: the conversation to send cards to."""
+        path = (f"/users/{_segment(user, 'user')}/teamwork/installedApps/"
+                f"{quote(_nonempty(installation_id, 'installation_id'), safe='')}/chat")
+        data = await self._call("installation_chat", "GET", path)
+        chat_id = data.get("id")
+        if not isinstance(chat_id, str) or not chat_id:
+            raise GraphUnavailable("installation_chat failed: Microsoft Graph's answer had no chat id",
+                                   op="installation_chat")
+        return chat_id
+
     # -- the HTTP loop ----------------------------------------------------------------
 
     def _event_path(self, organiser: str, event_id: str) -> str:
@@ -604,6 +646,12 @@ def _nonempty(value: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} must be a non-empty string")
     return value
+
+
+def _filter(field: str, value: str) -> str:
+    """An OData `field eq 'value'` filter, percent-encoded for the query string."""
+    literal = _nonempty(value, field).replace("'", "''")
+    return quote(f"{field} eq '{literal}'", safe="/'")
 
 
 def _check_times(start: datetime, end: datetime) -> None:

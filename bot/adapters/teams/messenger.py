@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..connector import ConnectorClient
@@ -20,31 +19,23 @@ def text_message(text: str) -> dict:
 
 @dataclass
 class ConnectorMessenger:
-    """`open_conversation` remembers the 1:1 chat it opened with someone (Teams answers a
-    second create with the same chat anyway), so a fan-out of 500 invitations to 80 people
-    makes 80 creates, not 500. Bounded: the oldest are forgotten first."""
+    """`open_conversation` opens the 1:1 chat with someone. The chats opened are remembered in
+    the database by the caller (bot/service/reach.py: `teams_contacts`), shared by replicas
+    and kept across restarts, so a fan-out of 500 invitations to 80 people makes 80 creates,
+    not 500, and a restart makes none again."""
 
     client: ConnectorClient
-    remember: int = 10_000
-    _opened: OrderedDict[tuple[str, str | None, str], str] = field(default_factory=OrderedDict, repr=False)
     _opening: dict[tuple[str, str | None, str], asyncio.Future[str]] = field(default_factory=dict, repr=False)
 
     async def open_conversation(self, service_url: str, tenant_id: str | None, user_id: str) -> str:
         key = (service_url, tenant_id, user_id)
-        if (known := self._opened.get(key)) is not None:
-            self._opened.move_to_end(key)
-            return known
         # Single flight: invitations to one person sent together share one create.
         pending = self._opening.get(key)
         if pending is None:
             pending = self._opening[key] = asyncio.ensure_future(
                 self.client.create_conversation(service_url, tenant_id, user_id))
             pending.add_done_callback(lambda _: self._opening.pop(key, None))
-        conversation_id = await asyncio.shield(pending)
-        self._opened[key] = conversation_id
-        while len(self._opened) > self.remember:
-            self._opened.popitem(last=False)
-        return conversation_id
+        return await asyncio.shield(pending)
 
     async def send_card(self, service_url: str, conversation_id: str, card: dict, tenant_id: str | None) -> str:
         return await self.client.send_activity(service_url, conversation_id, card_message(card), tenant_id=tenant_id)
