@@ -75,6 +75,20 @@ def check_areas(config: Path | None) -> tuple[dict, dict, list[str]]:
     return profiles, directories, problems
 
 
+def _reach_summary(directory, bot_tenant: str | None) -> str:
+    """How many of an area's contacts the bot can reach in Teams, and how the others are invited."""
+    from collections import Counter
+
+    from .core.reach import REACH_WORDS, reach_of
+
+    if not directory.organisations:
+        return ("no 'organisations' in the directory: every contact's organisation is taken to have the Teams "
+                "app (see docs/new-area.md, The directory)")
+    counts = Counter(reach_of(c.tenant_id, directory.has_app(c.tenant_id), bot_tenant=bot_tenant,
+                              graph=bot_tenant is not None) for c in directory.contacts)
+    return "reached by " + "; ".join(f"{REACH_WORDS[r].split(' (')[0]}: {n}" for r, n in counts.items())
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     from .schema import schema_path, stale_schemas
 
@@ -97,6 +111,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return _fail([str(e)])
     print("Microsoft Graph: " + (f"on (tenant {graph.tenant_id}, {graph.credential_kind})" if graph
                                  else "off (no STRATBOT_GRAPH_* set): Teams meeting links are added by hand"))
+    for area, directory in directories.items():
+        print(f"{area}: " + _reach_summary(directory, graph.tenant_id if graph else None))
     from .retention import retention_days
     try:
         print(f"Retention: {retention_days()} days after a meeting is closed, cancelled or withdrawn")

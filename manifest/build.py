@@ -16,7 +16,11 @@ What the manifest (manifest/manifest.template.json) says, and why:
   group chat;
 - one command, `new` (request a strategy meeting); not notification-only; no files;
 - validDomains is empty: the bot opens no web content inside Teams (a meeting link opens
-  Teams itself); no webApplicationInfo: the bot uses no single sign-on.
+  Teams itself);
+- webApplicationInfo names the bot's app registration (id = the app id, resource
+  api://botid-<app id>): Teams requires it of an app that installs itself for people through
+  Microsoft Graph (TeamsAppInstallation.ReadWriteSelfForUser.All), which the bot does before
+  the first invitation to someone in its own tenant (bot/service/reach.py).
 """
 from __future__ import annotations
 
