@@ -199,7 +199,7 @@ async def run_trial(trial: Trial, url: str, scratch: Path, http: aiohttp.ClientS
     try:
         async with running_emulator() as emu:
             install_as_directories_say(emu)  # the app, where the directory says it is installed
-            emu.enforce_limits()
+            emu.enforce_limits(per_tenant=True)  # Teams counts per app per tenant: the chair and the contacts are in two
             emu.delay = latency
             emu.add_conversation(CHAIR.conversation, CHAIR.user_id)
             first = BotProcess(url, scratch, f"trial-{trial.n}-first", BOT_ENV)
