@@ -934,6 +934,7 @@ DELIVERY_FAILURES = {
     "blocked": "the bot is blocked",
     "not_installed": "the app is not installed",
     "not_found": "no Teams account was found",
+    "no_teams_app": "their organisation has not added the app in Teams (invited by calendar or answer link)",
 }
 
 

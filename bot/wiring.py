@@ -73,8 +73,8 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     messenger = ConnectorMessenger(client)
     from datetime import timedelta
 
+    from .adapters.graph.installer import GraphAppInstaller
     from .answer_links import AnswerLinks, load_secret
-    from .service.reach import GraphAppInstaller
 
     links = AnswerLinks(load_secret(settings.answer_link_secret, settings.var_dir), settings.base_url,
                         clock=app[CLOCK], max_age=timedelta(days=settings.answer_link_days))

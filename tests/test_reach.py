@@ -75,13 +75,20 @@ async def with_install(db_url, monkeypatch):
             monkeypatch.setenv(key, value)
         settings = replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2)
 
+        clients: list[TestClient] = []
+
         async def start():
             app = create_app(settings)
             client = TestClient(TestServer(app))
             await client.start_server()
+            clients.append(client)
             return Teams(client, emulator), app
 
-        yield start, emulator, graph
+        try:
+            yield start, emulator, graph
+        finally:
+            for client in clients:
+                await client.close()  # once is enough: closing again does nothing
 
 
 async def _send_a_meeting(t: Teams, chair: Person) -> str:
@@ -178,3 +185,36 @@ async def test_without_graph_contacts_without_the_app_are_not_messaged_and_the_c
     notice = next(text_of(c) for c in t.cards_to(chair.conversation) if health.email in text_of(c))
     assert health.phone in notice and "not installed for them" in notice
     assert by_role["social_care"].delivery_state == "delivered"
+
+
+async def test_with_graph_another_organisation_without_the_app_is_invited_by_calendar(with_install):
+    """Police's force has not added the app: with Graph they get the calendar invitation (and its
+    answer link), never a Teams card; the chair is told at once with the app's link, and their
+    row on the status card says why rather than 'blocked'."""
+    start, emulator, graph = with_install
+    t, app = await start()
+    service = app[SERVICE]
+    directory = service.directories["bristol"]
+    service.directories["bristol"] = directory.model_copy(update={"organisations": tuple(
+        o.model_copy(update={"teams_app": "not_installed"}) if o.tenant_id == POLICE else o
+        for o in directory.organisations)})
+    police = resolve(directory, "police", False)
+    emulator.uninstall(police.aad_object_id)
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", emulator.add_conversation("a:chair", "29:chair"))
+    plan = (await t.press(chair, "request_submit", FORM))["value"]
+    assert "How they are reached: Calendar invitation with a link to answer" in text_of(plan)
+    meeting_id = find_data(plan, "meeting_id")
+    await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+    told = " ".join(t.texts_to(chair.conversation))
+    assert police.name in told and "calendar invitation" in told and app_deep_link(BOT_ID) in told
+    repo = service.repo
+    await until(lambda: all(i.delivery_state != "pending" for i in repo.list_invitations(meeting_id)), timeout=30)
+    assert not [r for r in emulator.requests if r.user_id == police.aad_object_id]
+    assert graph.count("graph", path_contains=police.aad_object_id) == 0  # not installable: not tried
+    # Told once, at send: no "Police could not be reached in Teams" notice after it. The status
+    # card's row says why they got no card, with how else to reach them.
+    assert not [c for c in t.cards_to(chair.conversation) if "Police could not be reached in Teams" in text_of(c)]
+    status_cards = lambda: [text_of(a) for a in emulator.activities[chair.conversation].values()]  # as updated
+    await until(lambda: any("their organisation has not added the app in Teams (invited by calendar or answer link)"
+                            in c and police.phone in c for c in status_cards()))
+    await t.client.close()

@@ -20,6 +20,8 @@ DELIVERY_PROBLEMS = {
     "server": "Teams answered with an error",
     "network": "Teams could not be reached",
     "throttled": "Teams asked the bot to slow down",
+    "no_teams_app": "not in Teams: their organisation has not added the app (invite them by the calendar "
+                    "invitation or an answer link)",
 }
 
 

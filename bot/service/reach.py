@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+# The Messenger port's error (its adapter raises it): "not in Teams" is one more such refusal.
 from ..adapters.connector import DeliveryError
 from ..core.reach import REACH_WORDS, Reach, app_deep_link, reach_of
 
@@ -36,51 +36,14 @@ NO_TEAMS_APP = "NoTeamsApp"
 
 
 class AppInstaller(Protocol):
-    """Installs the bot's Teams app for someone in the bot's own tenant (Microsoft Graph)."""
+    """Installs the bot's Teams app for someone in the bot's own tenant: Microsoft Graph's
+    adapter (bot/adapters/graph/installer.py). Raises DeliveryError when it cannot."""
 
     tenant_id: str | None
 
     async def install(self, aad_object_id: str) -> str:
         """Install the app for them (already installed is fine); return the 1:1 chat's id."""
         ...
-
-
-@dataclass
-class GraphAppInstaller:
-    """`AppInstaller` over bot.adapters.graph.GraphClient. `app_id` is the manifest's id (the
-    bot's app id); the organisation's catalog id for it is looked up once per process."""
-
-    graph: object  # GraphClient; typed loosely so the service layer does not import aiohttp
-    app_id: str
-    tenant_id: str | None
-    _catalog_id: str | None = field(default=None, repr=False)
-
-    async def install(self, aad_object_id: str) -> str:
-        from ..adapters.graph.errors import GraphAuthError, GraphRefused, GraphUnavailable
-
-        graph = self.graph
-        try:
-            if self._catalog_id is None:
-                self._catalog_id = await graph.find_teams_app(self.app_id)  # type: ignore[attr-defined]
-                if self._catalog_id is None:
-                    raise DeliveryError("unauthorized", None, "the Strategy meetings app is not in the "
-                                        "organisation's Teams app catalog, so the bot cannot install it",
-                                        code="AppNotInCatalog")
-            await graph.install_app_for_user(aad_object_id, self._catalog_id)  # type: ignore[attr-defined]
-            installation = await graph.app_installation(aad_object_id, self.app_id)  # type: ignore[attr-defined]
-            if installation is None:
-                raise DeliveryError("server", None, "Microsoft Graph installed the app but did not list it yet")
-            return await graph.installation_chat(aad_object_id, installation)  # type: ignore[attr-defined]
-        except GraphRefused as e:  # another tenant, no Teams licence, permission not granted
-            raise DeliveryError("not_installed", e.status, "installing the Strategy meetings app for them was "
-                                f"refused by Microsoft Graph (HTTP {e.status}{', ' + e.code if e.code else ''})",
-                                code=e.code or "InstallRefused") from None
-        except GraphAuthError as e:
-            raise DeliveryError("unauthorized", e.status, "the bot could not sign in to Microsoft Graph to install "
-                                "the app (see the bot's log)", code=e.code) from None
-        except GraphUnavailable as e:
-            raise DeliveryError("server", e.status, "Microsoft Graph could not be reached to install the app",
-                                retry_after=e.retry_after) from None
 
 
 class NotInTeams(DeliveryError):
@@ -161,6 +124,8 @@ def not_in_teams_note(svc: "ConversationService", meeting: "MeetingRecord",
                       invitations: "list[InvitationRecord]") -> str | None:
     """What the chair must know at once about contacts no Teams card can reach: who they are,
     how they are invited meanwhile, and the link that adds the app."""
+    from .. import cards
+
     lines: list[str] = []
     reaches: set[Reach] = set()
     for inv in invitations:
@@ -169,13 +134,12 @@ def not_in_teams_note(svc: "ConversationService", meeting: "MeetingRecord",
             continue
         reaches.add(route)
         org = _organisation_name(svc.directories.get(meeting.area), inv.tenant_id)
-        from .. import cards
-
         lines.append(f"{inv.contact_name or 'A contact'} ({cards.role_name(inv.role)}{', ' + org if org else ''}): "
                      f"{REACH_WORDS[route].split(' (')[0].lower()}")
     if not lines:
         return None
-    how = ("They are invited by the meeting's calendar invitation, with a link to answer."
+    how = ("They are invited by the meeting's calendar invitation (sent once the time is set), with a link to "
+           "answer."
            if reaches == {Reach.CALENDAR} else
            "Send each of them their answer link by secure email (and the calendar invitation where there is one).")
     return ("These contacts will not get a Teams card, because the Strategy meetings app is not added for them: "
