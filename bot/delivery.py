@@ -207,8 +207,13 @@ class DeliveryWorker:
             await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, kind, str(e), permanent, retry_at=retry_at)
             if kind == "not_installed" and inv.contact_aad_id:  # removed since: start afresh next time
                 await forget_installation(service, inv.contact_aad_id, inv.tenant_id)
-            if kind == "no_teams_app" and not inv.nominated_by_id:
-                pass  # no card was tried; the chair was told when sending (service/reach.py)
+            if kind == "no_teams_app":  # no card was tried (service/reach.py): their answer link instead
+                await service.tell_chair(
+                    meeting, f"{cards.role_name(inv.role)}: no Teams card, an answer link instead",
+                    f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT[kind]}, so no Teams card was sent."
+                    + (await offer_answer_link(service, meeting, inv) or
+                       f" Reach them another way: email {inv.contact_email or 'not known'}, "
+                       f"phone {inv.contact_phone or 'not known'}."))
             elif permanent:  # mark_failed has logged it
                 await service.tell_chair(
                     meeting, f"{cards.role_name(inv.role)} could not be reached in Teams",

@@ -180,6 +180,10 @@ async def test_without_graph_contacts_without_the_app_are_not_messaged_and_the_c
     by_role = {i.role: i for i in repo.list_invitations(meeting_id)}
     assert by_role["police"].delivery_state == "failed" and by_role["police"].delivery_error_kind == "no_teams_app"
     assert not [r for r in t.emulator.requests if r.user_id == police.aad_object_id]  # never tried in Teams
+    notice = lambda: [text_of(c) for c in t.cards_to(chair.conversation)
+                      if "Police: no Teams card, an answer link instead" in text_of(c)]
+    await until(lambda: notice())
+    assert "/answer/" in notice()[0] and "secure email" in notice()[0]  # no Graph: the chair sends the link
     assert by_role["health"].delivery_error_kind == "not_installed"
     await until(lambda: any(health.email in text_of(c) for c in t.cards_to(chair.conversation)))
     notice = next(text_of(c) for c in t.cards_to(chair.conversation) if health.email in text_of(c))
@@ -188,9 +192,9 @@ async def test_without_graph_contacts_without_the_app_are_not_messaged_and_the_c
 
 
 async def test_with_graph_another_organisation_without_the_app_is_invited_by_calendar(with_install):
-    """Police's force has not added the app: with Graph they get the calendar invitation (and its
-    answer link), never a Teams card; the chair is told at once with the app's link, and their
-    row on the status card says why rather than 'blocked'."""
+    """Police's force has not added the app: with Graph they get the calendar invitation (and an
+    answer link), never a Teams card; the chair is told at once with the app's link, then given
+    or told of their answer link; their row on the status card says why rather than 'blocked'."""
     start, emulator, graph = with_install
     t, app = await start()
     service = app[SERVICE]
@@ -211,8 +215,10 @@ async def test_with_graph_another_organisation_without_the_app_is_invited_by_cal
     await until(lambda: all(i.delivery_state != "pending" for i in repo.list_invitations(meeting_id)), timeout=30)
     assert not [r for r in emulator.requests if r.user_id == police.aad_object_id]
     assert graph.count("graph", path_contains=police.aad_object_id) == 0  # not installable: not tried
-    # Told once, at send: no "Police could not be reached in Teams" notice after it. The status
-    # card's row says why they got no card, with how else to reach them.
+    # Then their personal answer link (part B: bot/service/link_answers.py), not a "could not be
+    # reached" failure. The status card's row says why they got no card and how else to reach them.
+    await until(lambda: any("Police: no Teams card, an answer link instead" in text_of(c)
+                            for c in t.cards_to(chair.conversation)))
     assert not [c for c in t.cards_to(chair.conversation) if "Police could not be reached in Teams" in text_of(c)]
     status_cards = lambda: [text_of(a) for a in emulator.activities[chair.conversation].values()]  # as updated
     await until(lambda: any("their organisation has not added the app in Teams (invited by calendar or answer link)"

@@ -138,10 +138,11 @@ def not_in_teams_note(svc: "ConversationService", meeting: "MeetingRecord",
                      f"{REACH_WORDS[route].split(' (')[0].lower()}")
     if not lines:
         return None
-    how = ("They are invited by the meeting's calendar invitation (sent once the time is set), with a link to "
-           "answer."
+    how = ("They get the meeting's calendar invitation once the time is set, and a personal link to answer: "
+           "emailed to them, or given to you to send by secure email (the notices that follow say which)."
            if reaches == {Reach.CALENDAR} else
-           "Send each of them their answer link by secure email (and the calendar invitation where there is one).")
+           "Each gets a personal link to answer: emailed to them where the bot can, else given to you to send "
+           "by secure email (the notices that follow say which).")
     return ("These contacts will not get a Teams card, because the Strategy meetings app is not added for them: "
             + "; ".join(lines) + f". {how} So that the bot can reach them in Teams next time, they (or their "
             f"organisation's Teams administrator) can add the app: {app_deep_link(svc.teams_app_id)}")
