@@ -19,7 +19,7 @@ from bot.app import create_app
 from bot.directory import load_directory, resolve
 from bot.keys import CLOCK, SERVICE
 from bot.settings import Settings
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.test_bot_flow import CHAIR_AAD, FORM, Person, Teams, _sent_invitations, text_of, until
 
 UK = ZoneInfo("Europe/London")
@@ -87,6 +87,7 @@ def test_the_secret_is_made_once_and_kept(tmp_path):
 @pytest.fixture
 async def page(db_url, tmp_path):
     async with running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         settings = replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2, answer_link_secret=SECRET,
                            var_dir=tmp_path)
         app = create_app(settings)
@@ -282,6 +283,7 @@ async def test_bodies_that_are_too_big_odd_or_not_from_the_page_are_refused(page
 
 async def test_the_chair_gets_the_answer_link_of_someone_teams_cannot_reach(db_url, tmp_path):
     async with running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         settings = replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2, answer_link_secret=SECRET,
                            var_dir=tmp_path, public_url="https://bot.example")
         app = create_app(settings)
@@ -315,6 +317,7 @@ async def test_with_graph_the_unreachable_invitee_is_emailed_their_link(db_url, 
     organiser = "strategy.meetings@bristol-council.example"
     roles = (READ_WRITE, MAIL_SEND) if may_send_mail else (READ_WRITE,)
     async with running_graph_emulator(roles=roles) as graph, running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         for key, value in graph.env(organiser=organiser).items():
             monkeypatch.setenv(key, value)
         graph.add_mailbox(organiser)

@@ -23,7 +23,7 @@ from bot.answer_links import AnswerLinks
 from bot.app import create_app
 from bot.keys import CLOCK, SERVICE
 from bot.settings import Settings
-from tests.emulators.connector import running_emulator
+from tests.emulators.connector import install_as_directories_say, running_emulator
 from tests.test_answer_page import SECRET, START
 from tests.test_bot_flow import CHAIR_AAD, Person, Teams, _sent_invitations
 
@@ -52,6 +52,7 @@ async def test_the_answer_page_on_a_phone(tmp_path):
         pytest.skip(missing)
     shots = Path(os.environ.get("E2E_SCREENSHOT_DIR") or tmp_path / "screenshots")
     async with running_emulator() as emulator:
+        install_as_directories_say(emulator)  # the app, where the directory says it is installed
         settings = replace(Settings(), database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", delivery_poll_seconds=0.2,
                            answer_link_secret=SECRET, var_dir=tmp_path)
         app = create_app(settings)
