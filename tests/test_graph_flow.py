@@ -19,7 +19,7 @@ from bot.keys import CLOCK, SERVICE
 from bot.online_meetings import CalendarWatcher
 from bot.settings import Settings
 from tests.emulators.connector import install_as_directories_say, running_emulator
-from tests.emulators.graph import running_graph_emulator
+from tests.emulators.graph import CATALOG, INSTALL, READ_WRITE, USER_READ, running_graph_emulator
 from tests.test_bot_flow import CHAIR_AAD, FORM, Person, Teams, find_data, teams, text_of, until  # noqa: F401
 
 UK = ZoneInfo("Europe/London")
@@ -32,8 +32,12 @@ def at(s: str) -> datetime:
 
 @pytest.fixture
 async def with_graph(db_url, monkeypatch):
-    async with running_graph_emulator() as graph, running_emulator() as emulator:
+    async with running_emulator() as emulator, running_graph_emulator(
+            roles=(READ_WRITE, USER_READ, INSTALL, CATALOG), teams=emulator) as graph:
         install_as_directories_say(emulator)  # the app, where the directory says it is installed
+        # The app is in the organisation's catalog, and the bot may install it for colleagues in
+        # Graph's tenant (someone the chair invites by email), as README's permissions table says.
+        graph.publish_app("strategy-meeting-bot")
         for key, value in graph.env(organiser=ORGANISER).items():
             monkeypatch.setenv(key, value)
         graph.add_mailbox(ORGANISER)
@@ -173,6 +177,8 @@ async def test_the_chair_invites_someone_by_email_found_in_the_organisations_dir
     (row,) = [i for i in service.repo.list_invitations(meeting_id) if i.contact_aad_id == KIM]
     assert (row.role, row.level, row.contact_email) == ("police", "quorum", "Kim.Example@example.gov.uk")
     await until(lambda: t.emulator.conversation_of(KIM) and t.cards_to(t.emulator.conversation_of(KIM)))
+    # Kim is in the bot's own tenant and had never used the bot: it installed its app for her first.
+    assert graph.count("graph", method="POST", path_contains=f"/users/{KIM}/teamwork/installedApps") == 1
     kim = Person(KIM, "29:kim", "DS Kim Example", t.emulator.conversation_of(KIM))
     card = t.cards_to(kim.conversation)[0]
     await t.press(kim, "invite_accept", {"invitation_id": find_data(card, "invitation_id")})
