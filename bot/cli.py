@@ -111,6 +111,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return _fail([str(e)])
     print("Microsoft Graph: " + (f"on (tenant {graph.tenant_id}, {graph.credential_kind})" if graph
                                  else "off (no STRATBOT_GRAPH_* set): Teams meeting links are added by hand"))
+    if graph and "." in graph.tenant_id:
+        print("Microsoft Graph: STRATBOT_GRAPH_TENANT_ID is a domain, so the bot cannot tell which contacts are in "
+              "its tenant and installs its Teams app for nobody: set the tenant's id (a GUID)")
     for area, directory in directories.items():
         print(f"{area}: " + _reach_summary(directory, graph.tenant_id if graph else None))
     from .retention import retention_days
