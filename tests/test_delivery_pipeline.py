@@ -19,6 +19,9 @@ from tests.test_bot_flow import CHAIR_AAD, FORM, Teams, until
 RETRY_AFTER = 3  # seconds Teams asks the first contact's chat to wait
 
 
+COUNCIL_TENANT = "7e570017-0000-4000-8000-000000000000"  # Bristol City Council's, in the sample directory
+
+
 @pytest.fixture
 async def teams(db_url):
     async with running_emulator() as emulator:
@@ -36,9 +39,11 @@ async def test_one_card_waiting_out_a_retry_after_does_not_hold_up_the_others(te
     meeting = repo.get_meeting(find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id"))
     roles = [i["role"] for i in meeting.plan["invitees"]]
     contacts = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(12)]
+    # In the council's tenant, which has the app (config/directory/bristol.yaml) installed for them.
+    t.emulator.install(*contacts)
     repo.add_invitations(meeting.id, [NewInvitation(
         role=roles[n % len(roles)], level="should", contact_id=f"c{n}", contact_name=f"Contact {n}",
-        contact_aad_id=aad, tenant_id="tenant", service_url=t.emulator.url) for n, aad in enumerate(contacts)])
+        contact_aad_id=aad, tenant_id=COUNCIL_TENANT, service_url=t.emulator.url) for n, aad in enumerate(contacts)])
     # The one the worker will claim first (a lease of a millisecond, which it takes over).
     first = repo.claim_invitations("peek", service.clock(), 0.001, 1, meeting_states=[meeting.state])[0]
     t.emulator.throttle(first.contact_aad_id, times=1, retry_after=RETRY_AFTER)
