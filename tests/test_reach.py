@@ -224,3 +224,89 @@ async def test_with_graph_another_organisation_without_the_app_is_invited_by_cal
     await until(lambda: any("their organisation has not added the app in Teams (invited by calendar or answer link)"
                             in c and police.phone in c for c in status_cards()))
     await t.client.close()
+
+
+# --- the journey: one agency by card, another by its answer link --------------------------------
+
+async def test_in_tenant_agencies_answer_by_card_another_force_by_its_emailed_link_and_the_meeting_is_quorate(
+        db_url, monkeypatch, tmp_path):
+    """Issue 16's journey. The council's social worker gets the app installed by the bot and
+    answers on the card; health (its trust has the app) answers on the card; the police force
+    has not added the app, so its officer gets no card but an email from the organiser with a
+    personal link, opens the page as a stranger to the bot would, accepts, and the chair's one
+    status card turns quorate. The link then refuses a second answer and changes nothing."""
+    from html import unescape
+    import re
+
+    from tests.emulators.connector import install_as_directories_say
+    from tests.emulators.graph import MAIL_SEND
+
+    async with running_emulator() as emulator, running_graph_emulator(
+            tenant_id=COUNCIL, roles=(READ_WRITE, INSTALL, CATALOG, MAIL_SEND), teams=emulator) as graph:
+        graph.publish_app(BOT_ID)
+        directory = load_directory("bristol")
+        for c in directory.contacts:
+            graph.add_teams_user(c.aad_object_id, c.tenant_id)
+        install_as_directories_say(emulator)
+        organiser = "strategy.meetings@bristol-council.example"
+        graph.add_mailbox(organiser)
+        for key, value in graph.env(organiser=organiser).items():
+            monkeypatch.setenv(key, value)
+        app = create_app(replace(Settings(), database_url=db_url, delivery_poll_seconds=0.2, var_dir=tmp_path,
+                                 public_url="https://bot.example"))
+        async with TestClient(TestServer(app)) as client:
+            t, service = Teams(client, emulator), app[SERVICE]
+            service.directories["bristol"] = directory.model_copy(update={"organisations": tuple(
+                o.model_copy(update={"teams_app": "not_installed"}) if o.tenant_id == POLICE else o
+                for o in directory.organisations)})
+            police, health, social_care = (resolve(directory, r, False) for r in ("police", "health", "social_care"))
+            emulator.uninstall(police.aad_object_id)
+            for c in directory.contacts:
+                if c.tenant_id == COUNCIL:
+                    emulator.uninstall(c.aad_object_id)  # the bot must install itself for its own staff
+            chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", emulator.add_conversation("a:chair", "29:chair"))
+
+            plan = (await t.press(chair, "request_submit", FORM))["value"]
+            assert "How they are reached: Calendar invitation with a link to answer" in text_of(plan)
+            meeting_id = find_data(plan, "meeting_id")
+            await t.press(chair, "plan_send", {"meeting_id": meeting_id})
+
+            # In the council and the trust: a Teams card each, answered on the card.
+            people = {}
+            for role, c in (("social_care", social_care), ("health", health)):
+                await until(lambda c=c: emulator.conversation_of(c.aad_object_id)
+                            and t.cards_to(emulator.conversation_of(c.aad_object_id)), timeout=30)
+                people[role] = Person(c.aad_object_id, f"29:{role}", c.name, emulator.conversation_of(c.aad_object_id))
+                card = t.cards_to(people[role].conversation)[0]
+                await t.press(people[role], "invite_accept", {"invitation_id": find_data(card, "invitation_id")})
+            assert graph.count("graph", method="POST", path_contains=f"/users/{social_care.aad_object_id}/teamwork") == 1
+            def status_headers() -> list[str]:
+                """The header of each status card in the chair's chat, as it stands now."""
+                return [att["content"]["body"][0]["items"][0]["text"]
+                        for a in emulator.activities[chair.conversation].values()
+                        for att in a.get("attachments") or [] if "refresh" in att.get("content", {})]
+
+            await until(lambda: status_headers() == ["Not yet quorate"])
+
+            # The other force: never a Teams card, an email with their own link.
+            await until(lambda: any(police.email in m.to for m in graph.mails), timeout=30)
+            assert not [r for r in emulator.requests if r.user_id == police.aad_object_id]
+            mail = next(m for m in graph.mails if police.email in m.to)
+            assert FORM["case_ref"] not in mail.body_html
+            link = re.search(r'https?://[^"\s<]+/answer/[A-Za-z0-9._-]+', unescape(mail.body_html)).group(0)
+            path = link[link.index("/answer/"):]
+
+            page = await client.get(path)
+            html = await page.text()
+            assert page.status == 200 and "Sam Chair" in html and FORM["case_ref"] not in html
+            nonce = re.search(r'name="form_nonce" value="([^"]+)"', html).group(1)
+            done = await client.post(path, data={"choice": "accept", "form_nonce": nonce})
+            assert done.status == 200 and "your answer is recorded" in await done.text()
+
+            # The chair's one status card, updated in place, now says quorate.
+            await until(lambda: status_headers() == ["Quorate"], timeout=30)
+            answers = {i.role: i.response for i in service.repo.list_invitations(meeting_id)}
+            assert answers["police"] == answers["health"] == answers["social_care"] == "accepted"
+            again = await client.post(path, data={"choice": "decline", "decline_reason": "x", "form_nonce": nonce})
+            assert again.status == 410
+            assert {i.role: i.response for i in service.repo.list_invitations(meeting_id)} == answers
