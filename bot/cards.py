@@ -935,6 +935,7 @@ DELIVERY_FAILURES = {
     "not_installed": "the app is not installed",
     "not_found": "no Teams account was found",
     "no_teams_app": "their organisation has not added the app in Teams (invited by calendar or answer link)",
+    "outside_teams": "outside your organisation's Teams (invited by answer link)",
 }
 
 

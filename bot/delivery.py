@@ -51,6 +51,7 @@ FAILURE_TEXT = {
     "blocked": "the bot is blocked or the app is not installed for them",
     "not_installed": "the Strategy meetings app is not installed for them in Teams",
     "no_teams_app": "their organisation has not added the Strategy meetings app in Teams",
+    "outside_teams": "they were invited by email address and are not in your organisation's Teams",
     "not_found": "no Teams account was found for them",
     "unauthorized": "the bot was not authorised to message them",
     "bad_request": "Teams refused the message",
@@ -190,6 +191,8 @@ class DeliveryWorker:
             return
         service_url = inv.service_url or meeting.chair_service_url
         try:
+            if not inv.contact_aad_id and inv.contact_email:  # invited by address from outside (inviting.py)
+                raise DeliveryError("outside_teams", None, "invited by email address, not in Teams")
             if not inv.contact_aad_id or not service_url:
                 raise DeliveryError("not_found", None, "no Teams identity is known for this contact")
             # Ensure reachable: the chat known, or the app installed first (service/reach.py).
@@ -207,7 +210,7 @@ class DeliveryWorker:
             await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, kind, str(e), permanent, retry_at=retry_at)
             if kind == "not_installed" and inv.contact_aad_id:  # removed since: start afresh next time
                 await forget_installation(service, inv.contact_aad_id, inv.tenant_id)
-            if kind == "no_teams_app":  # no card was tried (service/reach.py): their answer link instead
+            if kind in ("no_teams_app", "outside_teams"):  # no card was tried: their answer link instead
                 await service.tell_chair(
                     meeting, f"{cards.role_name(inv.role)}: no Teams card, an answer link instead",
                     f"{inv.contact_name or 'The contact'}: {FAILURE_TEXT[kind]}, so no Teams card was sent."

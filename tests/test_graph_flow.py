@@ -6,6 +6,8 @@ counting for quoracy, the meeting moved (through a 429) and cancelled. Without c
 the chair is told to add the link by hand."""
 from __future__ import annotations
 
+import re
+
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -164,12 +166,23 @@ async def test_the_chair_invites_someone_by_email_found_in_the_organisations_dir
     assert "Choose the role" in json.dumps(await ask("kim.example@example.gov.uk", "astronaut"))
     lookups = graph.count("graph", path_contains="/users?")
     planned = len(service.repo.list_invitations(meeting_id))
-    # Not in the directory: nothing sent, and the chair is told what to do instead.
-    outside = (await ask("duty.sergeant@police.example"))["value"]
-    assert "is not in the organisation's directory" in text_of(outside) and "nothing was sent" in text_of(outside)
-    assert "Send them the meeting details and the Teams link by email yourself" in text_of(outside)
+    # Not in the directory (another organisation): invited by their own answer link, never a
+    # Teams card; the chair is told so, then given or told of the link.
+    outside = (await ask("Duty.Sergeant@police.example"))["value"]
+    assert "invited by answer link" in text_of(outside) and "will not get a Teams card" in text_of(outside)
     assert graph.count("graph", path_contains="/users?") == lookups + 1
-    assert len(service.repo.list_invitations(meeting_id)) == planned
+    (sergeant,) = [i for i in service.repo.list_invitations(meeting_id) if i.contact_aad_id is None]
+    assert (sergeant.role, sergeant.level, sergeant.contact_email) == ("police", "quorum", "Duty.Sergeant@police.example")
+    await until(lambda: any("Police: no Teams card, an answer link instead" in text_of(c)
+                            and "Duty.Sergeant@police.example" in text_of(c) for c in t.cards_to(chair.conversation)))
+    assert not [r for r in t.emulator.requests if r.user_id is None and r.path.endswith("/v3/conversations")]
+    assert "already invited" in json.dumps(await ask("duty.sergeant@POLICE.example"))
+    link = service.answer_links.url(sergeant.id)
+    page = await t.client.get(link[link.index("/answer/"):])
+    nonce = re.search(r'name="form_nonce" value="([^"]+)"', await page.text()).group(1)
+    done = await t.client.post(link[link.index("/answer/"):], data={
+        "choice": "decline", "decline_reason": "No sergeant free tonight", "form_nonce": nonce})
+    assert done.status == 200 and service.repo.get_invitation(sergeant.id).response == "declined"  # by the link
 
     # Found: invited in Teams by their Entra object id, in the role chosen (police, a quorum place).
     invited = (await ask("kim.example@EXAMPLE.gov.uk"))["value"]
@@ -188,14 +201,14 @@ async def test_the_chair_invites_someone_by_email_found_in_the_organisations_dir
     # An address that is someone's sign-in name (user principal name), not their mail, is found too.
     assert "Lee Sample invited" in text_of((await ask("lee.sample@example.gov.uk", "housing"))["value"])
     assert [e.detail["name"] for e in service.repo.list_events(meeting_id) if e.kind == "invited_by_chair"] == \
-        ["DS Kim Example", "Lee Sample"]
+        ["Duty.Sergeant@police.example", "DS Kim Example", "Lee Sample"]
 
     # Without the User.Read.All permission (new tokens lack it): said plainly, nothing changed.
     graph.roles.discard(USER_READ)
     graph.advance(7200)
     refused = json.dumps(await ask("someone.else@example.gov.uk"))
     assert "not allowed to read the organisation's directory" in refused and "User.Read.All" in refused
-    assert len(service.repo.list_invitations(meeting_id)) == planned + 2
+    assert len(service.repo.list_invitations(meeting_id)) == planned + 3
 
 
 async def test_without_graph_the_invite_form_offers_no_email_and_an_email_is_refused(teams):

@@ -618,3 +618,16 @@ def test_next_reminder_due_is_an_aware_instant_and_waits_for_a_lease(repo, clock
     clock.advance(minutes=10)
     (claimed,) = repo.claim_reminders("replica-1", clock(), lease_seconds=60)
     assert repo.next_reminder_due() == clock() + timedelta(seconds=60)  # held by the lease until it ends
+
+
+def test_an_answer_by_link_is_recorded_for_an_invitee_without_a_teams_identity(repo, clock):
+    """Someone invited by email address from another organisation has no Teams identity: their
+    signed answer link is what identifies them (bot/answer_links.py), and the answer is theirs."""
+    m = new_meeting(repo)
+    (outside,) = repo.add_invitations(m.id, [dict(role="police", level="quorum", contact_id="email:sgt@force.example",
+                                                  contact_email="sgt@force.example")])
+    assert repo.record_response(outside.id, "aad-c0", "accepted", None, T0).refused  # no card answer without the link
+    by_link = repo.record_response(outside.id, None, "declined", "No one free", T0, by_link=True)
+    assert by_link.outcome == "recorded" and by_link.invitation.response == "declined"
+    assert by_link.invitation.responded_by_aad_id is None
+    assert [e.detail["response"] for e in repo.list_events(m.id) if e.kind == "invitation.response"] == ["declined"]

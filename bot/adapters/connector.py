@@ -43,11 +43,11 @@ Sleep = Callable[[float], Awaitable[Any]]
 # ---------------------------------------------------------------------------------------
 
 DeliveryKind = Literal["blocked", "not_found", "throttled", "server", "network", "bad_request", "unauthorized",
-                       "not_installed", "no_teams_app"]
+                       "not_installed", "no_teams_app", "outside_teams"]
 
 #: Kinds for which trying again later will not help: a person or a configuration must act.
 PERMANENT_KINDS: frozenset[str] = frozenset({"blocked", "not_found", "bad_request", "unauthorized",
-                                             "not_installed", "no_teams_app"})
+                                             "not_installed", "no_teams_app", "outside_teams"})
 
 _KIND_TEXT: dict[str, str] = {
     "blocked": "the bot is blocked or the app is not installed for this user",
@@ -59,6 +59,7 @@ _KIND_TEXT: dict[str, str] = {
     "unauthorized": "the bot's credentials were rejected",
     "not_installed": "the app is not installed for this user",
     "no_teams_app": "the app is not added for this user's organisation",
+    "outside_teams": "the person is not in the organisation's Teams directory",
 }
 
 

@@ -22,6 +22,7 @@ DELIVERY_PROBLEMS = {
     "throttled": "Teams asked the bot to slow down",
     "no_teams_app": "not in Teams: their organisation has not added the app (invite them by the calendar "
                     "invitation or an answer link)",
+    "outside_teams": "not in Teams: invited by email address from outside your organisation (answer link)",
 }
 
 

@@ -103,7 +103,8 @@ def answer_decider(svc: ConversationService, actor: Actor, stored: Stored, respo
                 raise LinkUsed("This link has already been used. Nothing was changed.")
             svc.repo.add_event(rec.id, "answered_by_link", {"invitation_id": invitation.id, "response": response},
                                actor_aad_id=responder)
-        result = svc.repo.record_response(invitation.id, responder or "", response, detail, now)
+        result = svc.repo.record_response(invitation.id, responder, response, detail, now,
+                                          by_link=link_nonce is not None)
         if result.refused:
             raise Refused(result.reason or "Your answer could not be recorded. Nothing was changed.")
         stored.result, stored.handover_from = result, None

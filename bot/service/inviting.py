@@ -2,7 +2,8 @@
 press on the notice), anyone in the area's directory, for any role, including one the plan
 did not list (the status card's "Invite someone else" form), or, when Microsoft Graph is
 configured, anyone in the organisation's directory by email address, in the role the chair
-chooses. The invitation counts for quoracy in that role, like any other."""
+chooses (someone outside it gets an answer link by email). The invitation counts for quoracy in
+that role, like any other."""
 from __future__ import annotations
 
 import re
@@ -15,8 +16,6 @@ from .core import Actor, Change, ConversationService, Reply, aggregate
 # One @, something before it, a dot in the domain, no spaces: enough to catch a slip; whether
 # the address exists is for the directory to say.
 EMAIL = re.compile(r"[^@\s<>,;\"']+@[^@\s<>,;\"']+\.[^@\s<>,;\"'.]+")
-NOT_IN_DIRECTORY_HINT = ("Send them the meeting details and the Teams link by email yourself; their answer will not "
-                         "show on the status card.")
 
 
 def _level(svc: ConversationService, meeting: MeetingRecord, role: str) -> str:
@@ -77,7 +76,8 @@ async def invite_contact(svc: ConversationService, actor: Actor, data: dict) -> 
 async def invite_email(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     """Invite someone by email address (invite_email) in a role (invite_role): found in the
     organisation's directory through Graph, they are invited in Teams like a directory contact.
-    Someone the directory does not have is not invited; the chair is told plainly what to do."""
+    Someone the directory does not have (another organisation) is invited by their own answer
+    link, emailed from the organiser's mailbox, and the chair is told so."""
     meeting = await svc.chair_meeting(actor, data)
     aggregate(meeting).check(Command.INVITE)
     if not svc.meetings.enabled:
@@ -98,12 +98,12 @@ async def invite_email(svc: ConversationService, actor: Actor, data: dict) -> Re
         raise Refused(f"I could not look {email} up in the organisation's directory: {found.note}. Nothing was "
                       "changed; try again later, or choose someone from the area's directory.")
     person = found.person
-    if person is None:
-        return Reply(card=cards.message_card(
-            f"{email} is not in the organisation's directory",
-            f"Case {meeting.case_ref or meeting.id[:8]}: nobody with that address is in your organisation's Microsoft "
-            f"Teams directory, so the bot cannot message them and nothing was sent. Check the address; if it is "
-            f"right, they are outside your organisation. {NOT_IN_DIRECTORY_HINT}"))
+    if person is None:  # outside the organisation: no Teams card, their own answer link by email
+        address = email.lower()
+        return await _invite(svc, actor, meeting, lambda rec: NewInvitation(
+            role=role, level=_level(svc, rec, role), contact_id=f"email:{address}", contact_name=email,
+            contact_aad_id=None, contact_email=email, contact_phone=None, tenant_id=None,
+            service_url=rec.chair_service_url), outside=True)
     directory = svc.directories.get(meeting.area)
     known = next((c for c in directory.contacts if c.aad_object_id == person.aad_object_id), None) if directory else None
     return await _invite(svc, actor, meeting, lambda rec: NewInvitation(
@@ -114,7 +114,8 @@ async def invite_email(svc: ConversationService, actor: Actor, data: dict) -> Re
         service_url=rec.chair_service_url))
 
 
-async def _invite(svc: ConversationService, actor: Actor, meeting: MeetingRecord, row_of) -> Reply:
+async def _invite(svc: ConversationService, actor: Actor, meeting: MeetingRecord, row_of, *,
+                  outside: bool = False) -> Reply:
     """In one unit of work the aggregate allows it and the invitation is written; then it is
     delivered and added to the calendar event."""
     written: list[NewInvitation] = []
@@ -124,6 +125,7 @@ async def _invite(svc: ConversationService, actor: Actor, meeting: MeetingRecord
         row: NewInvitation = row_of(rec)
         after, events = m.invite(row.contact_name or "", row.role, actor.name or rec.chair_name)
         if any(i.contact_id == row.contact_id or (row.contact_aad_id and i.contact_aad_id == row.contact_aad_id)
+               or (outside and (i.contact_email or "").lower() == (row.contact_email or "").lower())
                for i in svc.repo.list_invitations(rec.id)):
             raise Refused(f"{row.contact_name} is already invited to this meeting; nothing was changed.")
         written[:] = [row]
@@ -137,6 +139,14 @@ async def _invite(svc: ConversationService, actor: Actor, meeting: MeetingRecord
         await sync_event(svc, meeting.id)
     svc.refresh_soon(meeting.id)
     (row,) = written
+    case = meeting.case_ref or meeting.id[:8]
+    if outside:
+        return Reply(card=cards.message_card(
+            f"{row.contact_email} invited by answer link",
+            f"Case {case}: nobody with that address is in your organisation's Teams directory, so they will not get "
+            f"a Teams card. They are invited as {cards.role_name(row.role)} and get their own answer link by email "
+            "(if the bot cannot email it, you are given the link to send). Check the address is right; their "
+            "answer shows on the status card."), replace=True)
     return Reply(card=cards.message_card(
         f"{row.contact_name} invited",
         f"Case {meeting.case_ref or meeting.id[:8]}: {row.contact_name} ({cards.role_name(row.role)}, "

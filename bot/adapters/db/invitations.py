@@ -214,12 +214,15 @@ class InvitationStore(StoreBase):
             return True
 
     def record_response(
-        self, invitation_id: str, responder_aad_id: str, response: str, detail: str | None, now: datetime,
+        self, invitation_id: str, responder_aad_id: str | None, response: str, detail: str | None, now: datetime,
+        *, by_link: bool = False,
     ) -> ResponseResult:
         """Store an invitee's answer. Idempotent: the same answer (and detail) again is
         reported "unchanged" and writes nothing; a different one replaces it ("recorded",
-        with `previous`). Anyone but the invitee is "refused" and nothing is written."""
-        responder_aad_id = _text("responder_aad_id", responder_aad_id)  # type: ignore[assignment]
+        with `previous`). Anyone but the invitee is "refused" and nothing is written.
+        `by_link`: the answer came with the invitee's signed answer link, which is what
+        identifies them (someone invited by email address has no Teams identity)."""
+        responder_aad_id = _text("responder_aad_id", responder_aad_id, optional=by_link)  # type: ignore[assignment]
         response = _choice("response", response, ANSWERS)
         detail = _text("detail", detail, optional=True)
         now = _instant("now", now)  # type: ignore[assignment]
@@ -231,7 +234,9 @@ class InvitationStore(StoreBase):
             if row is None:
                 return ResponseResult("refused", None, reason="no such invitation")
             invitation = InvitationRecord(*row)
-            if not invitation.contact_aad_id or invitation.contact_aad_id != responder_aad_id:
+            if by_link:
+                responder_aad_id = invitation.contact_aad_id
+            elif not invitation.contact_aad_id or invitation.contact_aad_id != responder_aad_id:
                 return ResponseResult("refused", invitation, invitation.response,
                                       reason="only the invited person may answer this invitation")
             previous = invitation.response
