@@ -74,7 +74,7 @@ import aiohttp  # noqa: E402
 
 from bot.adapters.db.repository import NewInvitation, Repository  # noqa: E402
 from tests.emulators.connector import install_as_directories_say, ConnectorEmulator, RecordedRequest, running_emulator  # noqa: E402
-from tests.emulators.teams import TENANT, Person, card_action, find_data  # noqa: E402
+from tests.emulators.teams import Person, card_action, find_data  # noqa: E402
 from tests.reminder_load import PG_URL, BotProcess, pg_schema  # noqa: E402
 from tests.test_bot_flow import CHAIR_AAD, FORM  # noqa: E402
 

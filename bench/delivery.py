@@ -443,7 +443,7 @@ def print_delivery(results: list[dict], planner: Planner, form: dict) -> None:
     levels = Counter(level for _, level, _ in invited)
     tenants = len({c.tenant_id for _, _, c in invited})
     print(f"\n1. Send -> last invitation delivered, {INVITEES} invitees, {len(results)} rounds")
-    print(f"   request: bristol, decided Wed 25 Nov 2026 10:00 (office hours), 2 children (7 and 13, school),")
+    print("   request: bristol, decided Wed 25 Nov 2026 10:00 (office hours), 2 children (7 and 13, school),")
     print(f"   concerns {form['concerns'].replace(',', ', ')}; flags {form['flags'].replace(',', ', ')}; referrer {form['referrer']};")
     print(f"   involved services {form['involved_services'].replace(',', ', ')}")
     print(f"   -> {len(invited)} invitations ({', '.join(f'{n} {lvl}' for lvl, n in sorted(levels.items()))}), "

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import holidays
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 from zoneinfo import ZoneInfo
 
 from bot.core.calendar import AreaCalendar, Timescale

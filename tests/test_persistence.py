@@ -6,7 +6,6 @@ and concurrent runs cannot see each other's rows.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait

@@ -3,7 +3,6 @@ Bristol meeting decided Wednesday 25 November 2026 at 10:00 (meeting by 17:00 th
 police silent, then the meeting, the outcome and the minutes. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 

@@ -2,7 +2,7 @@
 from the protocols' timescales and the rules in the module's docstring."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest

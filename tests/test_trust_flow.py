@@ -9,7 +9,6 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
-from bot.core.wording import UK
 from bot.clock import Clock
 from bot.keys import CLOCK, REMINDERS, SERVICE
 from tests.emulators.teams import Person, find_data, find_verb, open_form
