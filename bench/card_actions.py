@@ -47,7 +47,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from sqlalchemy import Engine, Pool, event  # noqa: E402
+from sqlalchemy import Engine, event  # noqa: E402
+from sqlalchemy.dialects.postgresql._psycopg_common import _PGDialect_common_psycopg as PingingDialect  # noqa: E402
 
 from bench.delivery import (  # noqa: E402
     LogTally, Planner, Teams, fresh_database, ms, pct, prepare_users, running_bot, serving,
@@ -96,7 +97,7 @@ async def _drive(url: str, sequences: list[list[bytes]], expected: list[list[str
 class StatementCount:
     """Statements sent to the database in this process (any engine): each execute (an
     executemany counts once), COMMIT and ROLLBACK, and on PostgreSQL the BEGIN psycopg sends
-    before a transaction's first statement and the pool's pre-ping on checkout: on
+    before a transaction's first statement and the pool's ping before use: on
     PostgreSQL each is a round trip to the server. `kinds`: how many of each statement, by
     its first words (for `--statements`)."""
 
@@ -113,14 +114,20 @@ class StatementCount:
         event.listen(Engine, "begin", self._begin)
         event.listen(Engine, "commit", self._commit)
         event.listen(Engine, "rollback", self._rollback)
-        event.listen(Pool, "checkout", self._checkout)
+        self._dialect_ping = PingingDialect.do_ping
+        counted = self.count
+
+        def do_ping(dialect, dbapi_connection):  # the pool's ping before use (engine.py)
+            counted("ping")
+            return self._dialect_ping(dialect, dbapi_connection)
+        PingingDialect.do_ping = do_ping
 
     def remove(self) -> None:
         event.remove(Engine, "before_cursor_execute", self._execute)
         event.remove(Engine, "begin", self._begin)
         event.remove(Engine, "commit", self._commit)
         event.remove(Engine, "rollback", self._rollback)
-        event.remove(Pool, "checkout", self._checkout)
+        PingingDialect.do_ping = self._dialect_ping
 
     def _execute(self, _conn, _cursor, statement: str, _parameters, _context, _executemany) -> None:
         words = " ".join(statement.split()[:4])
@@ -135,10 +142,6 @@ class StatementCount:
 
     def _rollback(self, _conn) -> None:
         self.count("ROLLBACK")
-
-    def _checkout(self, _dbapi_connection, _record, proxy) -> None:
-        if getattr(proxy._pool, "_pre_ping", False):
-            self.count("pre-ping")
 
 
 class TransactionCount:
@@ -259,7 +262,7 @@ def print_database(title: str, result: dict, users: int, rounds: int, show_state
           f"{real.writes / real.requests:.1f} of them writing (background work included: the chair-card "
           f"refresh, the reminder and delivery workers)")
     print(f"   database statements per press (real bot): {real.statements / real.requests:.1f} (executes, "
-          f"COMMIT/ROLLBACK, and on PostgreSQL BEGIN and the pool's pre-ping: each a round trip there)")
+          f"COMMIT/ROLLBACK, and on PostgreSQL BEGIN and the pool's pings: each a round trip there)")
     if show_statements:
         for kind, n in real.kinds.most_common():
             print(f"      {n / real.requests:5.2f}  {kind}")
