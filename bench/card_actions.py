@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import logging
 import multiprocessing
@@ -38,7 +39,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ if str(ROOT) not in sys.path:
 
 import aiohttp  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
+from sqlalchemy.dialects.postgresql._psycopg_common import _PGDialect_common_psycopg as PingingDialect  # noqa: E402
 
 from bench.delivery import (  # noqa: E402
     LogTally, Planner, Teams, fresh_database, ms, pct, prepare_users, running_bot, serving,
@@ -92,6 +94,56 @@ async def _drive(url: str, sequences: list[list[bytes]], expected: list[list[str
         return samples, time.perf_counter() - t0, wrong
 
 
+class StatementCount:
+    """Statements sent to the database in this process (any engine): each execute (an
+    executemany counts once), COMMIT and ROLLBACK, and on PostgreSQL the BEGIN psycopg sends
+    before a transaction's first statement and the pool's ping before use: on
+    PostgreSQL each is a round trip to the server. `kinds`: how many of each statement, by
+    its first words (for `--statements`)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.kinds: collections.Counter[str] = collections.Counter()
+
+    def count(self, kind: str) -> None:
+        self.total += 1
+        self.kinds[kind] += 1
+
+    def listen(self) -> None:
+        event.listen(Engine, "before_cursor_execute", self._execute)
+        event.listen(Engine, "begin", self._begin)
+        event.listen(Engine, "commit", self._commit)
+        event.listen(Engine, "rollback", self._rollback)
+        self._dialect_ping = PingingDialect.do_ping
+        counted = self.count
+
+        def do_ping(dialect, dbapi_connection):  # the pool's ping before use (engine.py)
+            counted("ping")
+            return self._dialect_ping(dialect, dbapi_connection)
+        PingingDialect.do_ping = do_ping
+
+    def remove(self) -> None:
+        event.remove(Engine, "before_cursor_execute", self._execute)
+        event.remove(Engine, "begin", self._begin)
+        event.remove(Engine, "commit", self._commit)
+        event.remove(Engine, "rollback", self._rollback)
+        PingingDialect.do_ping = self._dialect_ping
+
+    def _execute(self, _conn, _cursor, statement: str, _parameters, _context, _executemany) -> None:
+        words = " ".join(statement.split()[:4])
+        self.count(words[:60])
+
+    def _begin(self, conn) -> None:
+        if conn.dialect.name == "postgresql":  # sqlite: BEGIN IMMEDIATE is an execute (engine.py)
+            self.count("BEGIN")
+
+    def _commit(self, _conn) -> None:
+        self.count("COMMIT")
+
+    def _rollback(self, _conn) -> None:
+        self.count("ROLLBACK")
+
+
 class TransactionCount:
     """Database transactions begun in this process (any engine), reading and writing."""
 
@@ -115,6 +167,8 @@ class Turns:
     cpu: float = 0.0  # CPU seconds of this process (the bots, the emulator) over the turns
     reads: int = 0    # database transactions begun over the turns (the bot's workers' included)
     writes: int = 0
+    statements: int = 0  # statements sent over the turns (StatementCount)
+    kinds: collections.Counter = field(default_factory=collections.Counter)
 
     @property
     def requests(self) -> int:
@@ -133,6 +187,8 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
     loop = asyncio.get_running_loop()
     transactions = TransactionCount()
     event.listen(Engine, "begin", transactions)
+    statements = StatementCount()
+    statements.listen()
     async with running_emulator() as emu:
         install_as_directories_say(emu)  # the app, where the directory says it is installed
         emu.enforce_limits()  # Teams' limits: the bot's client must keep within them
@@ -158,6 +214,7 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
                 url = f"{echo_url if echo else bot_url}/api/messages"
                 bodies, wants = presses(count, echo)
                 cpu, reads, writes = time.process_time(), transactions.reads, transactions.writes
+                sent, kinds = statements.total, statements.kinds.copy()
                 samples, wall, wrong = await loop.run_in_executor(pool, drive, url, bodies, wants)
                 if into is not None:
                     into.samples += samples
@@ -166,6 +223,8 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
                     into.cpu += time.process_time() - cpu
                     into.reads += transactions.reads - reads
                     into.writes += transactions.writes - writes
+                    into.statements += statements.total - sent
+                    into.kinds.update(statements.kinds - kinds)
                 elif wrong:
                     raise RuntimeError(f"warm-up: unexpected answer: {wrong[0]}")
 
@@ -180,11 +239,12 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
                 await turn(False, per_turn, real)
             await t.quiet(0.3)  # the chair-card updates settle
             event.remove(Engine, "begin", transactions)
+            statements.remove()
             return {"echo": echo, "real": real, "setup": setup, "violations": emu.limit_violations,
                     "per_turn": per_turn}
 
 
-def print_database(title: str, result: dict, users: int, rounds: int) -> float:
+def print_database(title: str, result: dict, users: int, rounds: int, show_statements: bool = False) -> float:
     setup = result["setup"]
     print(f"\n{title}")
     print(f"   setup: {setup['meetings']} meetings, {setup['invitations']} invitations delivered in "
@@ -201,6 +261,11 @@ def print_database(title: str, result: dict, users: int, rounds: int) -> float:
     print(f"   database transactions per press (real bot): {(real.reads + real.writes) / real.requests:.1f}, "
           f"{real.writes / real.requests:.1f} of them writing (background work included: the chair-card "
           f"refresh, the reminder and delivery workers)")
+    print(f"   database statements per press (real bot): {real.statements / real.requests:.1f} (executes, "
+          f"COMMIT/ROLLBACK, and on PostgreSQL BEGIN and the pool's pings: each a round trip there)")
+    if show_statements:
+        for kind, n in real.kinds.most_common():
+            print(f"      {n / real.requests:5.2f}  {kind}")
     print(f"   CPU per request, echo/real: {result['echo'].cpu / result['echo'].requests / (result['real'].cpu / result['real'].requests):.1%}"
           " (this process's CPU time over the turns, whatever else the machine runs: the ratio the throughput "
           "ratio tends to on a CPU-bound machine)")
@@ -234,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="turns each bot takes, alternating (default 3)")
     parser.add_argument("--per-meeting", type=int, default=5, help="at most this many users answer in one meeting")
     parser.add_argument("--config", type=Path, default=ROOT / "config", help="folder of area profiles and directories")
+    parser.add_argument("--statements", action="store_true",
+                        help="list the real bot's statements per press by their first words")
     parser.add_argument("--check", action="store_true", help=f"exit 1 if real/echo < {TARGET_RATIO * 100:.0f} per cent on a database")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
@@ -271,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             except OperationalError as e:
                 print(f"{kind}: database error: {getattr(e, 'orig', None) or e}", file=sys.stderr)
                 return 2
-            ratios[kind] = print_database(f"{db_text}:", result, args.users, args.rounds)
+            ratios[kind] = print_database(f"{db_text}:", result, args.users, args.rounds, args.statements)
             wrong += len(result["real"].wrong) + len(result["echo"].wrong)
     print(f"\nreal/echo: {', '.join(f'{k} {r:.1%}' for k, r in ratios.items())} (target >= {TARGET_RATIO:.0%})")
     print("\n".join(tallies.summary()))

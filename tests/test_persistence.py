@@ -555,6 +555,12 @@ def test_a_connection_the_database_server_dropped_is_replaced_without_an_error(d
             pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         with admin.connect() as conn:  # the server ends the pooled session
             assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar() is True
+            # as after a restart: the session is over (its socket closed) before the next request
+            give_up = time.monotonic() + 30
+            while conn.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(pid)}").scalar():
+                assert time.monotonic() < give_up, "the server did not end the session"
+                conn.rollback()  # pg_stat_activity is read once per transaction
+                time.sleep(0.01)
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
     finally:

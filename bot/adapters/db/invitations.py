@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import Boolean, bindparam, case, column, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -228,6 +229,8 @@ class InvitationStore(StoreBase):
         now = _instant("now", now)  # type: ignore[assignment]
         with self._session() as s:
             conn = self._core(s)
+            if conn.dialect.name == "postgresql":
+                return _answer_in_one_statement(conn, invitation_id, responder_aad_id, response, detail, now)
             # Row lock (PostgreSQL) so two clicks of the same button are serialised and
             # the second sees the first's answer.
             row = conn.execute(_LOCK_INVITATION, {"invitation_id": invitation_id}).first()
@@ -253,6 +256,26 @@ class InvitationStore(StoreBase):
             return ResponseResult("recorded", dataclasses.replace(invitation, **answer), previous)
 
 
+def _answer_in_one_statement(conn: Connection, invitation_id: str, responder_aad_id: str, response: str,
+                             detail: str | None, now: datetime) -> ResponseResult:
+    """`record_response` on PostgreSQL: the invitation locked and read, the answer written and
+    its audit event added in ONE statement (_ANSWER), one round trip instead of three. The
+    same rules as the portable path: decided in the statement's WHERE and told apart here."""
+    row = conn.execute(_ANSWER, {"invitation_id": invitation_id, "responder": responder_aad_id,
+                                 "response": response, "detail": detail, "now": now}).first()
+    if row is None:
+        return ResponseResult("refused", None, reason="no such invitation")
+    invitation, changed = InvitationRecord(*row[:-1]), row[-1]
+    if not changed:
+        if invitation.contact_aad_id != responder_aad_id:
+            return ResponseResult("refused", invitation, invitation.response,
+                                  reason="only the invited person may answer this invitation")
+        return ResponseResult("unchanged", invitation, invitation.response)
+    return ResponseResult("recorded", dataclasses.replace(
+        invitation, response=response, response_detail=detail, responded_by_aad_id=responder_aad_id,
+        responded_at=now, updated_at=now), invitation.response)
+
+
 _INVITATION_COLUMNS = _columns(Invitation, InvitationRecord)
 _INVITATIONS = Invitation.__table__
 # Core statements built once (see StoreBase._core): the answer's hot path.
@@ -269,3 +292,30 @@ _LOCK_ANSWER = (select(*_INVITATION_COLUMNS, *_MEETING_COLUMNS)
                 .with_for_update(of=Meeting.__table__, **_MEETING_LOCK))
 _SET_ANSWER = update(_INVITATIONS).where(_INVITATIONS.c.id == bindparam("invitation_id"))
 _ADD_EVENT = insert(Event.__table__)
+# record_response on PostgreSQL in one statement. `old`: the invitation as it stands, locked
+# FOR UPDATE as on the portable path (a lock_answer that waited for the meeting may have read
+# it before another answer committed; this lock re-reads it). `upd`: the answer, only from the
+# invitee and only if it differs; `ev`: its audit event, only if written. The statement
+# returns the invitation as it was and whether the answer was written.
+_OLD = ", ".join(f'old."{c.name}"' for c in _INVITATION_COLUMNS)
+_ANSWER = text(f"""
+WITH old AS (
+    SELECT {", ".join(f'"{c.name}"' for c in _INVITATION_COLUMNS)} FROM invitations
+    WHERE id = :invitation_id FOR UPDATE
+), upd AS (
+    UPDATE invitations SET response = :response, response_detail = :detail, responded_by_aad_id = :responder,
+        responded_at = :now, updated_at = :now
+    FROM old
+    WHERE invitations.id = old.id AND old.contact_aad_id = :responder
+        AND NOT (old.response = :response AND old.response_detail IS NOT DISTINCT FROM :detail)
+    RETURNING old.meeting_id, old.id, old.role, old.contact_id, old.response AS previous
+), ev AS (
+    INSERT INTO events (meeting_id, at, actor_aad_id, kind, detail)
+    SELECT meeting_id, :now, :responder, 'invitation.response', jsonb_build_object(
+        'invitation_id', id, 'role', role, 'contact_id', contact_id, 'response', CAST(:response AS text),
+        'detail', CAST(:detail AS text), 'previous', previous)
+    FROM upd
+)
+SELECT {_OLD}, EXISTS (SELECT 1 FROM upd) AS changed FROM old
+""").bindparams(bindparam("now", type_=Invitation.__table__.c.responded_at.type)).columns(
+    *_INVITATION_COLUMNS, column("changed", Boolean))
