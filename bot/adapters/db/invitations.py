@@ -229,7 +229,7 @@ class InvitationStore(StoreBase):
         now = _instant("now", now)  # type: ignore[assignment]
         with self._session() as s:
             conn = self._core(s)
-            if conn.dialect.name == "postgresql":
+            if conn.dialect.name == "postgresql" and not by_link:  # the card's hot path; a link answer is rare
                 return _answer_in_one_statement(conn, invitation_id, responder_aad_id, response, detail, now)
             # Row lock (PostgreSQL) so two clicks of the same button are serialised and
             # the second sees the first's answer.
