@@ -37,7 +37,7 @@ from .service.core import Change
 from .service.link_answers import offer_answer_link
 from .service.reach import forget_installation
 from .leases import keep_leases, retry_delay
-from .outage import Outage
+from .outage import Outage, dependency_of
 
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,10 @@ class DeliveryWorker:
             activity_id = await service.messenger.send_card(service_url, conversation_id, card, inv.tenant_id)
         except Exception as e:  # an unexpected fault counts as a failed attempt, never a lost invitation
             if not isinstance(e, DeliveryError):
-                log.exception("delivering invitation %s failed unexpectedly", inv.id)
+                if dependency_of(e) is not None:  # the worker's outage line says the rest; no traceback each
+                    log.warning("invitation %s not delivered yet: the %s is unavailable", inv.id, dependency_of(e))
+                else:
+                    log.exception("delivering invitation %s failed unexpectedly", inv.id)
                 e = DeliveryError("server", None, "the bot hit an internal error sending it (see the bot's log)")
             kind = PERMANENT_CODES.get(e.code or "", e.kind)
             permanent = e.permanent or kind != e.kind or inv.attempts >= self.max_attempts
