@@ -681,11 +681,7 @@ class GraphEmulator:
             body = text
         rec.body = body
         try:
-            for rule in self._rules:
-                if rule.remaining > 0 and not rule.after_commit:
-                    rule.remaining -= 1
-                    headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else None
-                    raise _Problem(rule.status, rule.code, f"emulated {rule.status}", headers)
+            self._fail_as_scripted()
             self._authenticate(request, needs)
             resp = handler(request, body)
         except _Problem as p:
@@ -805,6 +801,15 @@ class GraphEmulator:
     async def _users(self, request: web.Request) -> web.Response:
         return await self._directory(request, self._list_users)
 
+    def _fail_as_scripted(self) -> None:
+        """Raise the next scripted failure that answers before anything is done (not the
+        after-commit kind, which only calendar writes have)."""
+        for rule in self._rules:
+            if rule.remaining > 0 and not rule.after_commit:
+                rule.remaining -= 1
+                headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else None
+                raise _Problem(rule.status, rule.code, f"emulated {rule.status}", headers)
+
     async def _user(self, request: web.Request) -> web.Response:
         return await self._directory(request, self._one_user)
 
@@ -812,11 +817,7 @@ class GraphEmulator:
         """Like `_graph`, for /users: scripted failures, the token, User.Read.All."""
         rec = self._record("graph", request, None)
         try:
-            for rule in self._rules:
-                if rule.remaining > 0 and not rule.after_commit:
-                    rule.remaining -= 1
-                    headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else None
-                    raise _Problem(rule.status, rule.code, f"emulated {rule.status}", headers)
+            self._fail_as_scripted()
             try:
                 self._authenticate(request, {USER_READ, "User.ReadBasic.All", "Directory.Read.All"})
             except _Problem as p:
