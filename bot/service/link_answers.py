@@ -6,7 +6,6 @@ state rules, quoracy, the chair's card) with the link used up in the same transa
 The link is the invitee's credential (bot/answer_links.py): the answer is stored as theirs."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -15,6 +14,7 @@ from ..answer_links import LinkClaim
 from ..core.meeting import Command, Refused
 from ..core.privacy import screen_inputs
 from ..core.wording import uk_time
+from ..directory import EMAIL  # the same check as a directory entry's address
 from ..screening import FREE_TEXT
 from .answers import Answered, record_answer, response_detail
 from .core import Actor, ConversationService, aggregate
@@ -24,7 +24,6 @@ from .records import InvitationRecord, MeetingRecord
 CHOICES = {"accept": ("accepted", "invite_accept"), "decline": ("declined", "invite_decline"),
            "nominate": ("nominated", "invite_nominate"), "written": ("written", "invite_written")}
 LIMITS = {"decline_reason": 1000, "nominee_name": 200, "nominee_email": 200, "written_information": 4000}
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MISSING = {  # the card's own wording
     "decline_reason": "Give a reason: the chair needs it to escalate.",
     "nominee_name": "Enter your colleague's name.",
