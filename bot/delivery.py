@@ -75,9 +75,13 @@ class DeliveryWorker:
         if not 0 < self.batch <= self.window:
             raise ValueError("a delivery batch must be positive and no larger than the window")
         self._wake = asyncio.Event()
-        # Being sent, or delivered with the record not yet written: never send again, even if
-        # the lease ran out meanwhile (the database away) and a later claim took it again.
+        # Claimed and not yet finished (being sent, or delivered with the record not yet
+        # written): never send again, even if the lease ran out meanwhile (the database away)
+        # and a later claim took it back. `_finished_meanwhile` collects what left the hand
+        # while a claim was in the database: that claim may have read the row before its
+        # record was written, so what it returns for those ids is stale (see `_claim`).
         self._in_hand: set[str] = set()
+        self._finished_meanwhile: set[str] | None = None
         self._unrecorded: list[tuple[tuple[str, str, str | None], asyncio.Future[bool]]] = []
         self._recorder: asyncio.Task | None = None
 
@@ -92,16 +96,13 @@ class DeliveryWorker:
         `window` invitations are in hand: Teams' limits, not the database round trips between
         batches, set the pace of a fan-out, and a card waiting out a Retry-After holds up
         only itself."""
-        repo = self.service.repo
         hand = _Hand()
         running: set[asyncio.Task] = set()
         claimed_total = 0
         try:
             while True:
                 await hand.room_for(self.window - self.batch)
-                claimed: list[InvitationRecord] = await asyncio.to_thread(
-                    repo.claim_invitations, self.owner, self.service.clock(), self.lease_seconds,
-                    self.window - hand.held)
+                claimed = await self._claim(self.window - hand.held)
                 if claimed:
                     claimed_total += len(claimed)
                     hand.take(len(claimed))
@@ -121,9 +122,37 @@ class DeliveryWorker:
             if running:  # never leave a batch half-sent: a card Teams accepted must be recorded
                 await asyncio.gather(*running, return_exceptions=True)
         # A process that died after its last send left its meeting "sending": finish it.
-        for meeting_id in await asyncio.to_thread(repo.meetings_sending_with_nothing_pending):
+        for meeting_id in await asyncio.to_thread(self.service.repo.meetings_sending_with_nothing_pending):
             await self._settle(meeting_id)
         return claimed_total
+
+    async def _claim(self, limit: int) -> list[InvitationRecord]:
+        """Lease up to `limit` invitations and take them in hand, less those this worker
+        already holds or finished while the claim was in the database.
+
+        A lease lapses when the database is away longer than it (the heartbeat cannot renew
+        it), so a claim can return an invitation this worker sent and is still recording;
+        and that record can land, and the invitation leave the hand, between the claim
+        reading the row and the claim returning. Either way the claim's copy is stale: the
+        card is in the chat. Taken in hand at once, not when its send starts, so that no
+        later claim can slip in between."""
+        self._finished_meanwhile = finished = set()
+        try:
+            claimed: list[InvitationRecord] = await asyncio.to_thread(
+                self.service.repo.claim_invitations, self.owner, self.service.clock(), self.lease_seconds, limit)
+        finally:
+            self._finished_meanwhile = None
+        fresh = [inv for inv in claimed if inv.id not in self._in_hand and inv.id not in finished]
+        if len(fresh) < len(claimed):  # the send still in hand records them; a retry's lease lapses in its time
+            log.info("%d invitation(s) claimed back while this worker still had them: not sent again",
+                     len(claimed) - len(fresh))
+        self._in_hand.update(inv.id for inv in fresh)
+        return fresh
+
+    def _let_go(self, invitation_id: str) -> None:
+        self._in_hand.discard(invitation_id)
+        if self._finished_meanwhile is not None:
+            self._finished_meanwhile.add(invitation_id)
 
     async def _deliver_batch(self, claimed: list[InvitationRecord], hand: "_Hand") -> None:
         """Send one claimed batch, its leases renewed until each invitation is finished, then
@@ -144,7 +173,9 @@ class DeliveryWorker:
                 if isinstance(outcome, BaseException):
                     raise outcome
         finally:
-            hand.release(len(in_flight))  # those never started (the database failed first)
+            for invitation_id in in_flight:  # those never started (the database failed first)
+                self._let_go(invitation_id)
+            hand.release(len(in_flight))
             in_flight.clear()
         for meeting_id in dict.fromkeys(inv.meeting_id for inv in claimed):
             await self._settle(meeting_id)
@@ -171,14 +202,9 @@ class DeliveryWorker:
     async def _deliver(self, inv: InvitationRecord, meeting: MeetingRecord | None, in_flight: set[str],
                        hand: "_Hand") -> None:
         try:
-            if inv.id in self._in_hand:
-                return  # an earlier batch still has it (its lease ran out meanwhile): that one finishes it
-            self._in_hand.add(inv.id)
-            try:
-                await self._deliver_one(inv, meeting)
-            finally:
-                self._in_hand.discard(inv.id)
+            await self._deliver_one(inv, meeting)
         finally:
+            self._let_go(inv.id)
             in_flight.discard(inv.id)
             hand.release(1)
 

@@ -8,14 +8,16 @@ Teams has accepted the fifth card until three seconds later."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from bot.adapters.db.repository import NewInvitation
-from bot.keys import SERVICE
+from bot.keys import CLOCK, SERVICE, WORKER
 from dataclasses import replace
 
 import pytest
@@ -126,8 +128,6 @@ async def test_a_meeting_left_sending_by_a_dead_process_is_settled_by_the_next_w
 async def test_a_lease_heartbeat_during_an_outage_logs_a_line_not_a_traceback(caplog):
     """While the database is away the worker's own outage line says so; the heartbeat that
     cannot renew its leases adds a plain warning per beat, never a traceback."""
-    from datetime import datetime, timezone
-
     from bot.leases import keep_leases
 
     in_flight = {"a", "b"}
@@ -143,3 +143,63 @@ async def test_a_lease_heartbeat_during_an_outage_logs_a_line_not_a_traceback(ca
     renewals = [r for r in caplog.records if "renew" in r.getMessage()]
     assert len(beats) == 2 and renewals
     assert all(r.exc_info is None and "database is unavailable" in r.getMessage() for r in renewals)
+
+
+async def test_a_lease_that_lapsed_while_its_record_waited_is_not_sent_again_when_claimed_back(teams):
+    """The interleaving behind a card seen twice under load: Teams accepts a card, the database
+    refuses its record, the lease lapses meanwhile, and the same worker claims the invitation
+    back; the record then lands before the new batch reaches that invitation. The worker knows
+    the invitation was in its hand when it claimed it back, and does not send it again."""
+    t, app = teams
+    service, worker, clock = app[SERVICE], app[WORKER], app[CLOCK]
+    repo = service.repo
+    clock.now = datetime.now(timezone.utc)
+    worker.lease_seconds, worker.window, worker.batch = 60, 2, 1  # room to claim again once one is done
+    chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
+    meeting = repo.get_meeting(find_data((await t.press(chair, "request_submit", FORM))["value"], "meeting_id"))
+    police = "00000000-0000-4000-8000-00000000aaaa"
+    t.emulator.install(police)
+    added = repo.add_invitations(meeting.id, [
+        NewInvitation(role="police", level="quorum", contact_id="p1", contact_name="PC Reached",
+                      contact_aad_id=police, tenant_id=COUNCIL_TENANT, service_url=t.emulator.url),
+        NewInvitation(role="health", level="quorum", contact_id="h1", contact_name="No Teams identity")])
+    (reached,) = [i for i in added if i.contact_aad_id == police]
+
+    records_refused = threading.Event()
+    records_refused.set()
+    record, fail, claim = repo.record_deliveries, repo.mark_failed, repo.claim_invitations
+    claims_of_reached = []
+
+    def record_deliveries(owner, deliveries):
+        if records_refused.is_set():
+            raise OperationalError("UPDATE invitations", {}, Exception("server closed the connection unexpectedly"))
+        return record(owner, deliveries)
+
+    def mark_failed(*args, **kwargs):  # the unreachable one is done; the database was away two minutes
+        done = fail(*args, **kwargs)
+        clock.now += timedelta(minutes=2)
+        return done
+
+    def claim_invitations(*args, **kwargs):
+        claimed = claim(*args, **kwargs)
+        if reached.id in [inv.id for inv in claimed]:
+            claims_of_reached.append(len(claimed))
+            if len(claims_of_reached) == 2:  # claimed back, lease lapsed: now the database answers
+                records_refused.clear()  # and the record lands before this claim is back
+                for _ in range(200):
+                    if repo.get_invitation(reached.id).delivery_state == "delivered":
+                        break
+                    threading.Event().wait(0.05)
+                threading.Event().wait(0.3)  # the first send has finished meanwhile
+        return claimed
+
+    repo.record_deliveries, repo.mark_failed, repo.claim_invitations = record_deliveries, mark_failed, claim_invitations
+    police_cards = lambda: [r for r in t.emulator.requests if r.method == "POST" and r.status == 201
+                            and r.user_id == police and "/activities" in r.path]
+    repo.update_meeting_fields(meeting.id, state="sending")
+    worker.wake()
+    await until(lambda: repo.get_invitation(reached.id).delivery_state == "delivered", timeout=20)
+    await until(lambda: repo.get_meeting(meeting.id).state == "sent", timeout=20)
+    assert len(claims_of_reached) == 2, "the lapsed invitation was never claimed back: the test did not test"
+    await asyncio.sleep(0.5)
+    assert len(police_cards()) == 1, [r.path for r in police_cards()]
