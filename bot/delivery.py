@@ -14,8 +14,9 @@ is failed for good and the chair told how else to reach them.
 
 What Teams accepted is never sent again by the live process that sent it: once Teams
 answers with an activity id, the worker keeps it and retries recording it (backing off) until
-the database answers — an outage costs a late record, never a second card from this worker, even when a
-lease lapsed meanwhile and the worker claims the invitation back (`_claim`). Another replica
+the database answers — an outage costs a late record, never a second card from this
+worker, even when a lease lapsed meanwhile and the worker claims the invitation back
+(`_claim`). Another replica
 takes an invitation over only once its lease has lapsed (60 s, renewed every 20 s while the
 sender lives), so an outage longer than the lease is the one case in which a replica could
 race the recovering worker's record (which retries within 2 s; the replica's own pass backs
