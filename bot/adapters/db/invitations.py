@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Boolean, bindparam, case, column, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from bot.core.vocabulary import ROLES
 from bot.service.records import (
@@ -81,16 +80,15 @@ class InvitationStore(StoreBase):
                         "invitation_id": inserted, "role": n.role, "level": n.level, "contact_id": n.contact_id,
                         "contact_name": n.contact_name, "nominated_by_id": n.nominated_by_id,
                     }))
-            s.flush()
-            return self._invitations(s, meeting_id)
+            return self._invitations(self._core(s), meeting_id)
 
     def list_invitations(self, meeting_id: str) -> list[InvitationRecord]:
-        with self._read() as s:
-            return self._invitations(s, meeting_id)
+        with self._conn(read=True) as conn:
+            return self._invitations(conn, meeting_id)
 
     def get_invitation(self, invitation_id: str) -> InvitationRecord | None:
-        with self._read() as s:
-            row = self._core(s).execute(_GET_INVITATION, {"invitation_id": invitation_id}).first()
+        with self._conn(read=True) as conn:
+            row = conn.execute(_GET_INVITATION, {"invitation_id": invitation_id}).first()
             return None if row is None else InvitationRecord(*row)
 
     def lock_answer(self, invitation_id: str) -> tuple[InvitationRecord, MeetingRecord] | None:
@@ -98,16 +96,16 @@ class InvitationStore(StoreBase):
         locked for the unit of work as `lock_meeting` locks it (the invitation is not: its
         answer is written with `record_response`, which locks it). None if there is no such
         invitation."""
-        with self._session() as s:
-            row = self._core(s).execute(_LOCK_ANSWER, {"invitation_id": invitation_id}).first()
+        with self._conn() as conn:
+            row = conn.execute(_LOCK_ANSWER, {"invitation_id": invitation_id}).first()
             if row is None:
                 return None
             split = len(_INVITATION_COLUMNS)
             return InvitationRecord(*row[:split]), MeetingRecord(*row[split:])
 
-    @classmethod
-    def _invitations(cls, s: Session, meeting_id: str) -> list[InvitationRecord]:
-        return [InvitationRecord(*r) for r in cls._core(s).execute(_LIST_INVITATIONS, {"meeting_id": meeting_id})]
+    @staticmethod
+    def _invitations(conn: Connection, meeting_id: str) -> list[InvitationRecord]:
+        return [InvitationRecord(*r) for r in conn.execute(_LIST_INVITATIONS, {"meeting_id": meeting_id})]
 
     def claim_invitations(
         self, owner: str, now: datetime, lease_seconds: float = 60, limit: int = 20, *,
@@ -227,8 +225,7 @@ class InvitationStore(StoreBase):
         response = _choice("response", response, ANSWERS)
         detail = _text("detail", detail, optional=True)
         now = _instant("now", now)  # type: ignore[assignment]
-        with self._session() as s:
-            conn = self._core(s)
+        with self._conn() as conn:
             if conn.dialect.name == "postgresql" and not by_link:  # the card's hot path; a link answer is rare
                 return _answer_in_one_statement(conn, invitation_id, responder_aad_id, response, detail, now)
             # Row lock (PostgreSQL) so two clicks of the same button are serialised and

@@ -54,8 +54,7 @@ class ReminderStore(StoreBase):
             details[w.key] = _json("detail", w.detail)  # as stored, and as a read gives it back
         by_key = {w.key: w for w in wanted}
         now = self._now()
-        with self._session() as s:
-            conn = self._core(s)
+        with self._conn() as conn:
             # In one order, so that two units of work on one meeting lock its rows alike.
             existing = conn.execute(_LOCK_REMINDERS, {"meeting_id": meeting_id}).all()
             changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns they set
@@ -87,8 +86,8 @@ class ReminderStore(StoreBase):
             return [ReminderRecord(*r) for r in conn.execute(_LIST_REMINDERS, {"meeting_id": meeting_id})]
 
     def list_reminders(self, meeting_id: str) -> list[ReminderRecord]:
-        with self._read() as s:
-            return [ReminderRecord(*r) for r in self._core(s).execute(_LIST_REMINDERS, {"meeting_id": meeting_id})]
+        with self._conn(read=True) as conn:
+            return [ReminderRecord(*r) for r in conn.execute(_LIST_REMINDERS, {"meeting_id": meeting_id})]
 
     def next_reminder_due(self) -> datetime | None:
         """When the earliest pending reminder falls due (for the scheduler)."""
