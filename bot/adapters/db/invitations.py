@@ -83,6 +83,9 @@ class InvitationStore(StoreBase):
             return self._invitations(self._core(s), meeting_id)
 
     def list_invitations(self, meeting_id: str) -> list[InvitationRecord]:
+        unit = getattr(self._local, "unit", None)
+        if unit is not None and meeting_id in unit.invitations:
+            return list(unit.invitations[meeting_id])  # read with this unit's answer (_Unit)
         with self._conn(read=True) as conn:
             return self._invitations(conn, meeting_id)
 
@@ -227,7 +230,11 @@ class InvitationStore(StoreBase):
         now = _instant("now", now)  # type: ignore[assignment]
         with self._conn() as conn:
             if conn.dialect.name == "postgresql" and not by_link:  # the card's hot path; a link answer is rare
-                return _answer_in_one_statement(conn, invitation_id, responder_aad_id, response, detail, now)
+                result, invitations = _answer_in_one_statement(conn, invitation_id, responder_aad_id, response,
+                                                               detail, now)
+                if invitations:
+                    self._local.unit.invitations[invitations[0].meeting_id] = invitations
+                return result
             # Row lock (PostgreSQL) so two clicks of the same button are serialised and
             # the second sees the first's answer.
             row = conn.execute(_LOCK_INVITATION, {"invitation_id": invitation_id}).first()
@@ -254,23 +261,29 @@ class InvitationStore(StoreBase):
 
 
 def _answer_in_one_statement(conn: Connection, invitation_id: str, responder_aad_id: str, response: str,
-                             detail: str | None, now: datetime) -> ResponseResult:
+                             detail: str | None, now: datetime) -> tuple[ResponseResult, list[InvitationRecord]]:
     """`record_response` on PostgreSQL: the invitation locked and read, the answer written and
     its audit event added in ONE statement (_ANSWER), one round trip instead of three. The
-    same rules as the portable path: decided in the statement's WHERE and told apart here."""
-    row = conn.execute(_ANSWER, {"invitation_id": invitation_id, "responder": responder_aad_id,
-                                 "response": response, "detail": detail, "now": now}).first()
-    if row is None:
-        return ResponseResult("refused", None, reason="no such invitation")
-    invitation, changed = InvitationRecord(*row[:-1]), row[-1]
+    same rules as the portable path: decided in the statement's WHERE and told apart here.
+    Also returns the meeting's invitations, the answer included, in `list_invitations`' order
+    (the unit of work's re-planning reads them next); empty if there is no such invitation."""
+    rows = conn.execute(_ANSWER, {"invitation_id": invitation_id, "responder": responder_aad_id,
+                                  "response": response, "detail": detail, "now": now}).all()
+    answered = [r for r in rows if r[-1]]
+    if not answered:
+        return ResponseResult("refused", None, reason="no such invitation"), []
+    invitation, changed = InvitationRecord(*answered[0][:-2]), answered[0][-2]
     if not changed:
         if invitation.contact_aad_id != responder_aad_id:
-            return ResponseResult("refused", invitation, invitation.response,
-                                  reason="only the invited person may answer this invitation")
-        return ResponseResult("unchanged", invitation, invitation.response)
-    return ResponseResult("recorded", dataclasses.replace(
-        invitation, response=response, response_detail=detail, responded_by_aad_id=responder_aad_id,
-        responded_at=now, updated_at=now), invitation.response)
+            result = ResponseResult("refused", invitation, invitation.response,
+                                    reason="only the invited person may answer this invitation")
+        else:
+            result = ResponseResult("unchanged", invitation, invitation.response)
+    else:
+        result = ResponseResult("recorded", dataclasses.replace(
+            invitation, response=response, response_detail=detail, responded_by_aad_id=responder_aad_id,
+            responded_at=now, updated_at=now), invitation.response)
+    return result, [result.invitation if r[-1] else InvitationRecord(*r[:-2]) for r in rows]  # type: ignore[misc]
 
 
 _INVITATION_COLUMNS = _columns(Invitation, InvitationRecord)
@@ -293,8 +306,14 @@ _ADD_EVENT = insert(Event.__table__)
 # FOR UPDATE as on the portable path (a lock_answer that waited for the meeting may have read
 # it before another answer committed; this lock re-reads it). `upd`: the answer, only from the
 # invitee and only if it differs; `ev`: its audit event, only if written. The statement
-# returns the invitation as it was and whether the answer was written.
+# returns the invitation as it was and whether the answer was written, and with it the meeting's
+# other invitations, in _LIST_INVITATIONS' order (`answered` tells the one answered apart). Those
+# are as the statement's snapshot has them, taken with the meeting held (lock_answer), so every
+# other answer to the meeting is in; `old` re-reads the answered one as its lock found it.
+_NAMES = ", ".join(f'"{c.name}"' for c in _INVITATION_COLUMNS)
 _OLD = ", ".join(f'old."{c.name}"' for c in _INVITATION_COLUMNS)
+_OTHERS = ", ".join(f'i."{c.name}"' for c in _INVITATION_COLUMNS)
+_LEVEL_ORDER = " ".join(f"WHEN '{lvl}' THEN {n}" for n, lvl in enumerate(INVITATION_LEVELS))
 _ANSWER = text(f"""
 WITH old AS (
     SELECT {", ".join(f'"{c.name}"' for c in _INVITATION_COLUMNS)} FROM invitations
@@ -313,6 +332,12 @@ WITH old AS (
         'detail', CAST(:detail AS text), 'previous', previous)
     FROM upd
 )
-SELECT {_OLD}, EXISTS (SELECT 1 FROM upd) AS changed FROM old
+SELECT {_NAMES}, changed, answered FROM (
+    SELECT {_OLD}, EXISTS (SELECT 1 FROM upd) AS changed, TRUE AS answered FROM old
+    UNION ALL
+    SELECT {_OTHERS}, FALSE, FALSE FROM invitations i, old
+    WHERE i.meeting_id = old.meeting_id AND i.id <> old.id
+) AS meeting_invitations
+ORDER BY created_at, CASE level {_LEVEL_ORDER} END, role, contact_id
 """).bindparams(bindparam("now", type_=Invitation.__table__.c.responded_at.type)).columns(
-    *_INVITATION_COLUMNS, column("changed", Boolean))
+    *_INVITATION_COLUMNS, column("changed", Boolean), column("answered", Boolean))

@@ -91,6 +91,7 @@ class StoreBase:
         """An ORM session in the open unit of work, or in a transaction of this call's own."""
         current = getattr(self._local, "unit", None)
         if current is not None:
+            current.invitations.clear()  # what the ORM writes may change them (see _Unit)
             yield current.orm()
             return
         with self._open(self._sessions) as unit:
@@ -138,10 +139,16 @@ class _Unit:
     ends it (the unit commits or rolls back the connection); it is flushed before the
     commit and before any Core statement of the unit."""
 
-    __slots__ = ("conn", "_sessions", "_session")
+    __slots__ = ("conn", "_sessions", "_session", "invitations")
 
     def __init__(self, conn: Connection, sessions: sessionmaker[Session]) -> None:
         self.conn, self._sessions, self._session = conn, sessions, None
+        # A meeting's invitations as the statement that answered one of them read them
+        # (InvitationStore.record_response on PostgreSQL), the answer included: the
+        # re-planning that follows in the unit of work reads them from here instead of
+        # asking the database again. Forgotten as soon as the unit uses its ORM session
+        # (every other write to invitations goes through it: new ones, deliveries, leases).
+        self.invitations: dict[str, list] = {}
 
     def orm(self) -> Session:
         if self._session is None:
