@@ -175,6 +175,31 @@ async def test_outcome_and_minutes_recorded_at_once_are_both_kept(teams):
     assert "outcome_corrected" in kinds and "minutes_recorded" in kinds
 
 
+async def test_answers_arriving_together_leave_the_reminders_all_of_them_call_for(teams):
+    """Invitees of one meeting answering at once take turns on the meeting, each re-planning
+    the reminders from the answers before it: what is stored is the plan of all the answers."""
+    t, app = teams
+    chair = chair_of(t)
+    roles = ("social_care", "health", "police")
+    meeting_id, people, invitation = await _sent_invitations(t, chair, roles)
+    repo, service = app[SERVICE].repo, app[SERVICE]
+    presses = {"social_care": ("invite_accept", {}), "health": ("invite_accept", {}),
+               "police": ("invite_decline", {"decline_reason": "In court all day"})}
+    answers = await asyncio.gather(*(t.press(people[role], verb, {"invitation_id": invitation[role], **data})
+                                     for role, (verb, data) in presses.items()))
+    assert all("You accepted" in text_of(a["value"]) or "You declined" in text_of(a["value"]) for a in answers)
+    invitations = repo.list_invitations(meeting_id)
+    responses = {i.id: i.response for i in invitations}
+    assert [responses[invitation[role]] for role in roles] == ["accepted", "accepted", "declined"]
+    planned = {p.key: (p.due_at, json.loads(json.dumps(p.detail())))
+               for p in service.planned_reminders(repo.get_meeting(meeting_id), invitations)}
+    stored = {r.key: r for r in repo.list_reminders(meeting_id)}
+    assert set(planned) <= set(stored)
+    pending = {key: (r.due_at, r.detail) for key, r in stored.items() if r.state == "pending"}
+    assert pending == {key: planned.get(key) for key in pending}  # nothing pending that the plan does not want
+    assert all(stored[key].state != "cancelled" or stored[key].last_error != "no longer needed" for key in planned)
+
+
 async def test_held_cannot_be_recorded_before_the_start_and_a_not_held_meeting_keeps_its_link(teams):
     t, app = teams
     chair = chair_of(t)

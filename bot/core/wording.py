@@ -31,7 +31,9 @@ def delivery_problem(kind: str | None) -> str:
 
 
 def role_name(role: str) -> str:
-    return ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
+    # The fallback is made only for a role without a name (re-planning names a dozen roles a press).
+    name = ROLE_NAMES.get(role)
+    return name if name is not None else role.replace("_", " ").capitalize()
 
 
 def as_uk(value: datetime | str | None) -> datetime | None:

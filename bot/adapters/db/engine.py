@@ -32,6 +32,7 @@ import select
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,84 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         return create_engine(u, **kwargs)
     engine = create_engine(u, **kwargs)
     _ping_when_in_doubt(engine)  # replicas outlive server restarts/failovers
+    _describe_lazily(engine)
     return engine
+
+
+def _describe_lazily(engine: Engine) -> None:
+    """psycopg's cursors with a `description` built only when read (_LazyDescribing).
+
+    psycopg builds a `Column` object for every column of every result whenever the
+    description is asked for, and SQLAlchemy asks after every statement that returns rows,
+    if only to see that it is not None: for a statement it has run before it already knows
+    the columns (its compiled form keeps them) and never reads the Column objects. A card
+    press reads about a hundred columns (the invitation and its meeting, the meeting's
+    invitations, the reminders), and building their Column objects cost more CPU than
+    anything else the driver did for it. A connection given another cursor class
+    (connect_args' cursor_factory) keeps it."""
+    if engine.dialect.driver != "psycopg":
+        return
+    import psycopg
+
+    class LazyDescribing(psycopg.Cursor):
+        @property
+        def description(self):  # type: ignore[override]
+            res = self.pgresult
+            if res and (res.nfields or res.status in _ROWS_STATUSES):
+                return _Description(self, res)
+            return None  # the statement returned no rows, as psycopg says
+
+    _ROWS_STATUSES = frozenset(
+        getattr(psycopg.pq.ExecStatus, name) for name in ("TUPLES_OK", "SINGLE_TUPLE", "TUPLES_CHUNK")
+        if hasattr(psycopg.pq.ExecStatus, name))
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        if dbapi_connection.cursor_factory is psycopg.Cursor:
+            dbapi_connection.cursor_factory = LazyDescribing
+
+
+class _Description(Sequence):
+    """A cursor's description as psycopg gives it (a list of psycopg `Column`s), each
+    Column built on the first read. It keeps the result it describes, so it still describes
+    that result when read after the cursor has run another statement."""
+
+    __slots__ = ("pgresult", "_cursor", "_columns")
+
+    def __init__(self, cursor: Any, pgresult: Any) -> None:
+        self.pgresult, self._cursor, self._columns = pgresult, cursor, None
+
+    # What psycopg's Column reads from the cursor it is given: the result, the connection's
+    # encoding and the cursor's adapters.
+    @property
+    def _encoding(self) -> str:
+        return self._cursor._encoding
+
+    @property
+    def adapters(self) -> Any:
+        return self._cursor.adapters
+
+    def _built(self) -> list:
+        if self._columns is None:
+            from psycopg import Column
+
+            self._columns = [Column(self, i) for i in range(self.pgresult.nfields)]  # type: ignore[arg-type]
+        return self._columns
+
+    def __len__(self) -> int:
+        return self.pgresult.nfields
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._built()[index]
+
+    def __iter__(self):
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        return self._built() == other
+
+    def __repr__(self) -> str:
+        return repr(self._built())
 
 
 # A pooled connection last used longer ago than this is pinged before use whatever its socket says.

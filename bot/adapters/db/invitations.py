@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Boolean, bindparam, case, column, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from bot.core.vocabulary import ROLES
 from bot.service.records import (
@@ -81,16 +80,18 @@ class InvitationStore(StoreBase):
                         "invitation_id": inserted, "role": n.role, "level": n.level, "contact_id": n.contact_id,
                         "contact_name": n.contact_name, "nominated_by_id": n.nominated_by_id,
                     }))
-            s.flush()
-            return self._invitations(s, meeting_id)
+            return self._invitations(self._core(s), meeting_id)
 
     def list_invitations(self, meeting_id: str) -> list[InvitationRecord]:
-        with self._read() as s:
-            return self._invitations(s, meeting_id)
+        unit = getattr(self._local, "unit", None)
+        if unit is not None and meeting_id in unit.invitations:
+            return list(unit.invitations[meeting_id])  # read with this unit's answer (_Unit)
+        with self._conn(read=True) as conn:
+            return self._invitations(conn, meeting_id)
 
     def get_invitation(self, invitation_id: str) -> InvitationRecord | None:
-        with self._read() as s:
-            row = self._core(s).execute(_GET_INVITATION, {"invitation_id": invitation_id}).first()
+        with self._conn(read=True) as conn:
+            row = conn.execute(_GET_INVITATION, {"invitation_id": invitation_id}).first()
             return None if row is None else InvitationRecord(*row)
 
     def lock_answer(self, invitation_id: str) -> tuple[InvitationRecord, MeetingRecord] | None:
@@ -98,16 +99,16 @@ class InvitationStore(StoreBase):
         locked for the unit of work as `lock_meeting` locks it (the invitation is not: its
         answer is written with `record_response`, which locks it). None if there is no such
         invitation."""
-        with self._session() as s:
-            row = self._core(s).execute(_LOCK_ANSWER, {"invitation_id": invitation_id}).first()
+        with self._conn() as conn:
+            row = conn.execute(_LOCK_ANSWER, {"invitation_id": invitation_id}).first()
             if row is None:
                 return None
             split = len(_INVITATION_COLUMNS)
             return InvitationRecord(*row[:split]), MeetingRecord(*row[split:])
 
-    @classmethod
-    def _invitations(cls, s: Session, meeting_id: str) -> list[InvitationRecord]:
-        return [InvitationRecord(*r) for r in cls._core(s).execute(_LIST_INVITATIONS, {"meeting_id": meeting_id})]
+    @staticmethod
+    def _invitations(conn: Connection, meeting_id: str) -> list[InvitationRecord]:
+        return [InvitationRecord(*r) for r in conn.execute(_LIST_INVITATIONS, {"meeting_id": meeting_id})]
 
     def claim_invitations(
         self, owner: str, now: datetime, lease_seconds: float = 60, limit: int = 20, *,
@@ -227,10 +228,13 @@ class InvitationStore(StoreBase):
         response = _choice("response", response, ANSWERS)
         detail = _text("detail", detail, optional=True)
         now = _instant("now", now)  # type: ignore[assignment]
-        with self._session() as s:
-            conn = self._core(s)
+        with self._conn() as conn:
             if conn.dialect.name == "postgresql" and not by_link:  # the card's hot path; a link answer is rare
-                return _answer_in_one_statement(conn, invitation_id, responder_aad_id, response, detail, now)
+                result, invitations = _answer_in_one_statement(conn, invitation_id, responder_aad_id, response,
+                                                               detail, now)
+                if invitations:
+                    self._local.unit.invitations[invitations[0].meeting_id] = invitations
+                return result
             # Row lock (PostgreSQL) so two clicks of the same button are serialised and
             # the second sees the first's answer.
             row = conn.execute(_LOCK_INVITATION, {"invitation_id": invitation_id}).first()
@@ -257,23 +261,29 @@ class InvitationStore(StoreBase):
 
 
 def _answer_in_one_statement(conn: Connection, invitation_id: str, responder_aad_id: str, response: str,
-                             detail: str | None, now: datetime) -> ResponseResult:
+                             detail: str | None, now: datetime) -> tuple[ResponseResult, list[InvitationRecord]]:
     """`record_response` on PostgreSQL: the invitation locked and read, the answer written and
     its audit event added in ONE statement (_ANSWER), one round trip instead of three. The
-    same rules as the portable path: decided in the statement's WHERE and told apart here."""
-    row = conn.execute(_ANSWER, {"invitation_id": invitation_id, "responder": responder_aad_id,
-                                 "response": response, "detail": detail, "now": now}).first()
-    if row is None:
-        return ResponseResult("refused", None, reason="no such invitation")
-    invitation, changed = InvitationRecord(*row[:-1]), row[-1]
+    same rules as the portable path: decided in the statement's WHERE and told apart here.
+    Also returns the meeting's invitations, the answer included, in `list_invitations`' order
+    (the unit of work's re-planning reads them next); empty if there is no such invitation."""
+    rows = conn.execute(_ANSWER, {"invitation_id": invitation_id, "responder": responder_aad_id,
+                                  "response": response, "detail": detail, "now": now}).all()
+    answered = [r for r in rows if r[-1]]
+    if not answered:
+        return ResponseResult("refused", None, reason="no such invitation"), []
+    invitation, changed = InvitationRecord(*answered[0][:-2]), answered[0][-2]
     if not changed:
         if invitation.contact_aad_id != responder_aad_id:
-            return ResponseResult("refused", invitation, invitation.response,
-                                  reason="only the invited person may answer this invitation")
-        return ResponseResult("unchanged", invitation, invitation.response)
-    return ResponseResult("recorded", dataclasses.replace(
-        invitation, response=response, response_detail=detail, responded_by_aad_id=responder_aad_id,
-        responded_at=now, updated_at=now), invitation.response)
+            result = ResponseResult("refused", invitation, invitation.response,
+                                    reason="only the invited person may answer this invitation")
+        else:
+            result = ResponseResult("unchanged", invitation, invitation.response)
+    else:
+        result = ResponseResult("recorded", dataclasses.replace(
+            invitation, response=response, response_detail=detail, responded_by_aad_id=responder_aad_id,
+            responded_at=now, updated_at=now), invitation.response)
+    return result, [result.invitation if r[-1] else InvitationRecord(*r[:-2]) for r in rows]  # type: ignore[misc]
 
 
 _INVITATION_COLUMNS = _columns(Invitation, InvitationRecord)
@@ -296,8 +306,14 @@ _ADD_EVENT = insert(Event.__table__)
 # FOR UPDATE as on the portable path (a lock_answer that waited for the meeting may have read
 # it before another answer committed; this lock re-reads it). `upd`: the answer, only from the
 # invitee and only if it differs; `ev`: its audit event, only if written. The statement
-# returns the invitation as it was and whether the answer was written.
+# returns the invitation as it was and whether the answer was written, and with it the meeting's
+# other invitations, in _LIST_INVITATIONS' order (`answered` tells the one answered apart). Those
+# are as the statement's snapshot has them, taken with the meeting held (lock_answer), so every
+# other answer to the meeting is in; `old` re-reads the answered one as its lock found it.
+_NAMES = ", ".join(f'"{c.name}"' for c in _INVITATION_COLUMNS)
 _OLD = ", ".join(f'old."{c.name}"' for c in _INVITATION_COLUMNS)
+_OTHERS = ", ".join(f'i."{c.name}"' for c in _INVITATION_COLUMNS)
+_LEVEL_ORDER = " ".join(f"WHEN '{lvl}' THEN {n}" for n, lvl in enumerate(INVITATION_LEVELS))
 _ANSWER = text(f"""
 WITH old AS (
     SELECT {", ".join(f'"{c.name}"' for c in _INVITATION_COLUMNS)} FROM invitations
@@ -316,6 +332,12 @@ WITH old AS (
         'detail', CAST(:detail AS text), 'previous', previous)
     FROM upd
 )
-SELECT {_OLD}, EXISTS (SELECT 1 FROM upd) AS changed FROM old
+SELECT {_NAMES}, changed, answered FROM (
+    SELECT {_OLD}, EXISTS (SELECT 1 FROM upd) AS changed, TRUE AS answered FROM old
+    UNION ALL
+    SELECT {_OTHERS}, FALSE, FALSE FROM invitations i, old
+    WHERE i.meeting_id = old.meeting_id AND i.id <> old.id
+) AS meeting_invitations
+ORDER BY created_at, CASE level {_LEVEL_ORDER} END, role, contact_id
 """).bindparams(bindparam("now", type_=Invitation.__table__.c.responded_at.type)).columns(
-    *_INVITATION_COLUMNS, column("changed", Boolean))
+    *_INVITATION_COLUMNS, column("changed", Boolean), column("answered", Boolean))

@@ -59,8 +59,8 @@ class MeetingStore(StoreBase):
         work ends, so two actions on one meeting (two answers, an answer and the outcome) take
         turns and each re-plans the reminders from the other's result; on SQLite the IMMEDIATE
         transaction already excludes other writers."""
-        with self._session() as s:
-            row = self._core(s).execute(_LOCK_MEETING, {"meeting_id": meeting_id}).first()
+        with self._conn() as conn:
+            row = conn.execute(_LOCK_MEETING, {"meeting_id": meeting_id}).first()
             return None if row is None else MeetingRecord(*row)
 
 
@@ -93,8 +93,8 @@ class MeetingStore(StoreBase):
             return _record(MeetingRecord, row)
 
     def get_meeting(self, meeting_id: str) -> MeetingRecord | None:
-        with self._read() as s:
-            row = self._core(s).execute(_GET_MEETING, {"meeting_id": meeting_id}).first()
+        with self._conn(read=True) as conn:
+            row = conn.execute(_GET_MEETING, {"meeting_id": meeting_id}).first()
             return None if row is None else MeetingRecord(*row)
 
     def get_meetings(self, meeting_ids: Iterable[str]) -> dict[str, MeetingRecord]:

@@ -47,17 +47,22 @@ class ReminderStore(StoreBase):
         as no longer needed comes back if it is wanted again. Safe to run concurrently: keys
         are unique per meeting. Returns the meeting's reminders."""
         wanted = list(wanted)
-        details = {}
         for w in wanted:
             _text("key", w.key), _text("kind", w.kind), _choice("recipient", w.recipient, REMINDER_RECIPIENTS)
             _instant("due_at", w.due_at)
-            details[w.key] = _json("detail", w.detail)  # as stored, and as a read gives it back
         by_key = {w.key: w for w in wanted}
         now = self._now()
-        with self._session() as s:
-            conn = self._core(s)
+        with self._conn() as conn:
             # In one order, so that two units of work on one meeting lock its rows alike.
             existing = conn.execute(_LOCK_REMINDERS, {"meeting_id": meeting_id}).all()
+            # Each detail as stored, and as a read gives it back. One equal to the stored detail
+            # is that already (the stored one is decoded JSON, and a value equal to it becomes
+            # an equal value through JSON), and was checked when it was stored; the others are
+            # checked and put through JSON here, before anything is written. Re-planning on
+            # every action wants mostly the details already stored.
+            stored = {key: detail for _, key, _, _, _, detail in existing}
+            details = {w.key: stored[w.key] if w.key in stored and stored[w.key] == w.detail
+                       else _json("detail", w.detail) for w in wanted}
             changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns they set
             for reminder_id, key, state, last_error, due_at, detail in existing:
                 w = by_key.get(key)
@@ -87,8 +92,8 @@ class ReminderStore(StoreBase):
             return [ReminderRecord(*r) for r in conn.execute(_LIST_REMINDERS, {"meeting_id": meeting_id})]
 
     def list_reminders(self, meeting_id: str) -> list[ReminderRecord]:
-        with self._read() as s:
-            return [ReminderRecord(*r) for r in self._core(s).execute(_LIST_REMINDERS, {"meeting_id": meeting_id})]
+        with self._conn(read=True) as conn:
+            return [ReminderRecord(*r) for r in conn.execute(_LIST_REMINDERS, {"meeting_id": meeting_id})]
 
     def next_reminder_due(self) -> datetime | None:
         """When the earliest pending reminder falls due (for the scheduler)."""

@@ -62,36 +62,65 @@ class StoreBase:
 
     @contextmanager
     def _unit(self, sessions: sessionmaker[Session]) -> Iterator[Self]:
-        if getattr(self._local, "session", None) is not None:
+        if getattr(self._local, "unit", None) is not None:
             yield self  # an open unit of work: join it
             return
-        with sessions.begin() as s:
-            self._local.session = s
+        with self._open(sessions):
+            yield self
+
+    @contextmanager
+    def _open(self, sessions: sessionmaker[Session]) -> Iterator[_Unit]:
+        """A transaction on a connection of `sessions`' engine, open in this thread until the
+        block ends: committed then, rolled back on an exception. A unit of work is a Core
+        connection, not an ORM session: most statements are Core (see `_core`), and a
+        session's begin, connection look-ups and commit cost about as much CPU as the
+        statements of a card press. The stores that use the ORM get a session on the
+        unit's connection (`_session`), made the first time one is asked for."""
+        with sessions.kw["bind"].connect() as conn, conn.begin():
+            unit = _Unit(conn, sessions)
+            self._local.unit = unit
             try:
-                yield self
+                yield unit
+                unit.flush()  # the ORM's pending changes go in before the commit
             finally:
-                self._local.session = None
+                self._local.unit = None
+                unit.close()
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
-        """The open unit of work's session, or a transaction of this call's own."""
-        current = getattr(self._local, "session", None)
+        """An ORM session in the open unit of work, or in a transaction of this call's own."""
+        current = getattr(self._local, "unit", None)
         if current is not None:
-            yield current
+            current.invitations.clear()  # what the ORM writes may change them (see _Unit)
+            yield current.orm()
             return
-        with self._sessions.begin() as s:
-            yield s
+        with self._open(self._sessions) as unit:
+            yield unit.orm()
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        """The open unit of work's session (a read there sees its own changes), or a
-        read-only transaction of this call's own."""
-        current = getattr(self._local, "session", None)
+        """An ORM session in the open unit of work (a read there sees its own changes), or
+        in a read-only transaction of this call's own."""
+        current = getattr(self._local, "unit", None)
         if current is not None:
-            yield current
+            yield current.orm()
             return
-        with self._reads.begin() as s:
-            yield s
+        with self._open(self._reads) as unit:
+            yield unit.orm()
+
+    @contextmanager
+    def _conn(self, *, read: bool = False) -> Iterator[Connection]:
+        """The open unit of work's connection, for Core statements built once at import (see
+        `_core`), or a transaction of this call's own (`read`: a read-only one). What the
+        unit's ORM session holds pending is flushed first, so a read sees everything the
+        unit of work wrote."""
+        current = getattr(self._local, "unit", None)
+        if current is not None:
+            current.flush()
+            yield current.conn
+            return
+        with self._open(self._reads if read else self._sessions) as unit:
+            yield unit.conn
 
     @staticmethod
     def _core(s: Session) -> Connection:
@@ -102,3 +131,35 @@ class StoreBase:
         as an ORM query would, so a Core read sees everything the unit of work wrote."""
         s.flush()
         return s.connection()
+
+
+class _Unit:
+    """One open unit of work: a connection in a transaction, and the ORM session on it once
+    a store has asked for one. The session joins the connection's transaction and never
+    ends it (the unit commits or rolls back the connection); it is flushed before the
+    commit and before any Core statement of the unit."""
+
+    __slots__ = ("conn", "_sessions", "_session", "invitations")
+
+    def __init__(self, conn: Connection, sessions: sessionmaker[Session]) -> None:
+        self.conn, self._sessions, self._session = conn, sessions, None
+        # A meeting's invitations as the statement that answered one of them read them
+        # (InvitationStore.record_response on PostgreSQL), the answer included: the
+        # re-planning that follows in the unit of work reads them from here instead of
+        # asking the database again. Forgotten as soon as the unit uses its ORM session
+        # (every other write to invitations goes through it: new ones, deliveries, leases).
+        self.invitations: dict[str, list] = {}
+
+    def orm(self) -> Session:
+        if self._session is None:
+            self._session = self._sessions(bind=self.conn)
+        return self._session
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

@@ -49,15 +49,15 @@ class UserStore(StoreBase):
             return _record(UserRecord, s.scalars(stmt, execution_options={"populate_existing": True}).one())
 
     def get_user(self, aad_object_id: str) -> UserRecord | None:
-        with self._read() as s:
-            row = self._core(s).execute(_GET_USER, {"aad_object_id": aad_object_id}).first()
+        with self._conn(read=True) as conn:
+            row = conn.execute(_GET_USER, {"aad_object_id": aad_object_id}).first()
             return None if row is None else UserRecord(*row)
 
     # --- reaching people in Teams (installation and 1:1 chat), shared by every replica -------
 
     def get_teams_contact(self, aad_object_id: str) -> TeamsContactRecord | None:
-        with self._read() as s:
-            row = self._core(s).execute(_GET_TEAMS_CONTACT, {"aad_object_id": aad_object_id}).first()
+        with self._conn(read=True) as conn:
+            row = conn.execute(_GET_TEAMS_CONTACT, {"aad_object_id": aad_object_id}).first()
             return None if row is None else TeamsContactRecord(*row)  # read before every delivery
 
     def save_teams_contact(self, *, aad_object_id: str, tenant_id: str | None, app_installed: bool,
