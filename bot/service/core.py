@@ -111,6 +111,7 @@ class ConversationService:
     installer: "AppInstaller | None" = None
     teams_app_id: str = "strategy-meeting-bot"  # the app's (and bot's) id, for the "add the app" link
     _installing: dict[str, asyncio.Future] = field(default_factory=dict)
+    _reaching: dict[tuple, asyncio.Future] = field(default_factory=dict)  # chats being looked up or opened (reach.py)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _refresh_queued: set[str] = field(default_factory=set)
     _known: dict[str, tuple] = field(default_factory=dict)  # users' addresses already stored
