@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, TypeVar
 
 from .. import cards
+from ..db_threads import in_thread
 from .records import InvitationRecord, MeetingRecord, NewReminder, VersionConflict
 from ..core import reminders
 from ..core.meeting import Chair, Event, Meeting, Refused
@@ -137,7 +138,7 @@ class ConversationService:
 
     # --- plumbing -------------------------------------------------------------------------------
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await in_thread(fn, *args, **kwargs)  # the current task's database threads (db_threads.py)
 
     def areas(self) -> list[tuple[str, str]]:
         return sorted(((p.id, p.name) for p in self.profiles.values()), key=lambda a: a[1])
