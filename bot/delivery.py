@@ -176,13 +176,13 @@ class DeliveryWorker:
             meetings = await self.service.db(repo.get_meetings, [inv.meeting_id for inv in claimed])
             # The chats already open, read for the whole batch: a read per invitation was 500
             # round trips in a 500-invitation fan-out, competing with everything else for the CPU.
-            chats = await self.service.db(repo.known_chats, [inv.contact_aad_id for inv in claimed if inv.contact_aad_id])
+            chats = await self.service.db(repo.known_chats, [inv.contact_aad_id for inv in claimed])
             heartbeat = asyncio.create_task(keep_leases(
                 in_flight, lambda ids, until: repo.extend_leases(ids, self.owner, until), self.service.clock,
                 self.lease_seconds))
             try:
-                outcomes = await asyncio.gather(*(self._deliver(inv, meetings.get(inv.meeting_id), chats, in_flight, hand)
-                                                  for inv in claimed), return_exceptions=True)
+                outcomes = await asyncio.gather(*(self._deliver(inv, meetings.get(inv.meeting_id), chats, in_flight,
+                                                                hand) for inv in claimed), return_exceptions=True)
             finally:
                 heartbeat.cancel()
             for outcome in outcomes:  # every send of the batch finished first, then its first failure
@@ -230,7 +230,7 @@ class DeliveryWorker:
         if meeting is None or meeting.state not in ("sending", "sent", "not_held"):
             # Cancelled between the claim and now: send nothing, let the lease go.
             await self.service.db(repo.mark_failed, inv.id, self.owner, "meeting_closed",
-                                    f"the meeting is {meeting.state if meeting else 'gone'}", False)
+                                  f"the meeting is {meeting.state if meeting else 'gone'}", False)
             return
         service_url = inv.service_url or meeting.chair_service_url
         try:
@@ -301,7 +301,7 @@ class DeliveryWorker:
             self._unrecorded = self._unrecorded[len(group):]
             try:
                 results = await self.service.db(self.service.repo.record_deliveries, self.owner,
-                                                  [delivery for delivery, _ in group])
+                                                [delivery for delivery, _ in group])
             except Exception as e:
                 self._unrecorded.extend(group)  # behind the others: one the database refuses blocks none
                 if not one_by_one:
