@@ -66,7 +66,7 @@ class InvitationStore(StoreBase):
         actor = _text("actor_aad_id", actor_aad_id, optional=True)
         now = self._now()
         with self._session() as s:
-            if s.get(Meeting, meeting_id) is None:
+            if not self._meeting_exists(s, meeting_id):
                 raise NotFound(f"no meeting {meeting_id}")
             # One INSERT for all the rows, and their events in one flush: a round trip per row
             # made a Send of 20 invitations 40 statements on PostgreSQL (25 chairs pressing at
