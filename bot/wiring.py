@@ -91,7 +91,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     # pressing Send at once) does not hold up the claim of the invitations they wrote, nor the
     # presses queue behind delivery's lookups and records (db_threads.py). With the default
     # executor's min(32, CPUs + 4) threads this stays within SQLAlchemy's default pool (5 + 10
-    # overflow) up to 5 CPUs.
+    # overflow) up to 7 CPUs (beyond, threads wait for a connection, as the default executor alone would past 11).
     delivery_threads = ThreadPoolExecutor(DELIVERY_DB_THREADS, thread_name_prefix="delivery-db")
     worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds,
                             outage=outages["database"], threads=delivery_threads)
