@@ -60,7 +60,7 @@ class UserStore(StoreBase):
     def get_teams_contact(self, aad_object_id: str) -> TeamsContactRecord | None:
         with self._conn(read=True) as conn:
             row = conn.execute(_GET_TEAMS_CONTACT, {"aad_object_id": aad_object_id}).first()
-            return None if row is None else TeamsContactRecord(*row)  # read before every delivery
+            return None if row is None else TeamsContactRecord(*row)  # a delivery's first to them (known_chats)
 
     def known_chats(self, aad_object_ids: Iterable[str]) -> dict[str, str]:
         """The 1:1 chat ids known for these people, by Entra object id, in one read (a delivery
@@ -69,8 +69,8 @@ class UserStore(StoreBase):
         if not ids:
             return {}
         c = TeamsContact.__table__.c
-        with self._read() as s:
-            rows = s.execute(select(c.aad_object_id, c.conversation_id).where(
+        with self._conn(read=True) as conn:
+            rows = conn.execute(select(c.aad_object_id, c.conversation_id).where(
                 c.aad_object_id.in_(ids), c.conversation_id.is_not(None))).all()
             return {r.aad_object_id: r.conversation_id for r in rows}
 
