@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from . import cards
@@ -41,6 +42,7 @@ from .service import ConversationService
 from .service.core import Change
 from .service.link_answers import offer_answer_link
 from .service.reach import forget_installation
+from .db_threads import own_threads
 from .leases import keep_leases, retry_delay
 from .outage import Outage, dependency_of
 
@@ -75,6 +77,8 @@ class DeliveryWorker:
     window: int = 40   # at most this many in hand: claimed and not yet recorded (the repeat bound after a kill)
     max_attempts: int = 10  # then the invitation is failed for good and the chair told
     outage: Outage = field(default_factory=lambda: Outage("database"))
+    # The threads of its database calls, apart from the presses' (db_threads.py); None: the default executor.
+    threads: Executor | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.batch <= self.window:
@@ -100,7 +104,11 @@ class DeliveryWorker:
         The next batch is claimed while earlier ones are still sending, as long as at most
         `window` invitations are in hand: Teams' limits, not the database round trips between
         batches, set the pace of a fan-out, and a card waiting out a Retry-After holds up
-        only itself."""
+        only itself. Its database calls, and those of the tasks it starts, run on `threads`."""
+        with own_threads(self.threads):
+            return await self._run_once()
+
+    async def _run_once(self) -> int:
         hand = _Hand()
         running: set[asyncio.Task] = set()
         claimed_total = 0
@@ -127,7 +135,7 @@ class DeliveryWorker:
             if running:  # never leave a batch half-sent: a card Teams accepted must be recorded
                 await asyncio.gather(*running, return_exceptions=True)
         # A process that died after its last send left its meeting "sending": finish it.
-        for meeting_id in await asyncio.to_thread(self.service.repo.meetings_sending_with_nothing_pending):
+        for meeting_id in await self.service.db(self.service.repo.meetings_sending_with_nothing_pending):
             await self._settle(meeting_id)
         return claimed_total
 
@@ -143,7 +151,7 @@ class DeliveryWorker:
         later claim can slip in between."""
         self._finished_meanwhile = finished = set()
         try:
-            claimed: list[InvitationRecord] = await asyncio.to_thread(
+            claimed: list[InvitationRecord] = await self.service.db(
                 self.service.repo.claim_invitations, self.owner, self.service.clock(), self.lease_seconds, limit)
         finally:
             self._finished_meanwhile = None
@@ -165,13 +173,16 @@ class DeliveryWorker:
         repo = self.service.repo
         in_flight = {inv.id for inv in claimed}
         try:
-            meetings = await asyncio.to_thread(repo.get_meetings, [inv.meeting_id for inv in claimed])
+            meetings = await self.service.db(repo.get_meetings, [inv.meeting_id for inv in claimed])
+            # The chats already open, read for the whole batch: a read per invitation was 500
+            # round trips in a 500-invitation fan-out, competing with everything else for the CPU.
+            chats = await self.service.db(repo.known_chats, [inv.contact_aad_id for inv in claimed])
             heartbeat = asyncio.create_task(keep_leases(
                 in_flight, lambda ids, until: repo.extend_leases(ids, self.owner, until), self.service.clock,
                 self.lease_seconds))
             try:
-                outcomes = await asyncio.gather(*(self._deliver(inv, meetings.get(inv.meeting_id), in_flight, hand)
-                                                  for inv in claimed), return_exceptions=True)
+                outcomes = await asyncio.gather(*(self._deliver(inv, meetings.get(inv.meeting_id), chats, in_flight,
+                                                                hand) for inv in claimed), return_exceptions=True)
             finally:
                 heartbeat.cancel()
             for outcome in outcomes:  # every send of the batch finished first, then its first failure
@@ -204,21 +215,22 @@ class DeliveryWorker:
             except asyncio.TimeoutError:
                 pass
 
-    async def _deliver(self, inv: InvitationRecord, meeting: MeetingRecord | None, in_flight: set[str],
-                       hand: "_Hand") -> None:
+    async def _deliver(self, inv: InvitationRecord, meeting: MeetingRecord | None, chats: dict[str, str],
+                       in_flight: set[str], hand: "_Hand") -> None:
         try:
-            await self._deliver_one(inv, meeting)
+            await self._deliver_one(inv, meeting, chats)
         finally:
             self._let_go(inv.id)
             in_flight.discard(inv.id)
             hand.release(1)
 
-    async def _deliver_one(self, inv: InvitationRecord, meeting: MeetingRecord | None) -> None:
+    async def _deliver_one(self, inv: InvitationRecord, meeting: MeetingRecord | None,
+                           chats: dict[str, str] | None = None) -> None:
         service, repo = self.service, self.service.repo
         if meeting is None or meeting.state not in ("sending", "sent", "not_held"):
             # Cancelled between the claim and now: send nothing, let the lease go.
-            await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, "meeting_closed",
-                                    f"the meeting is {meeting.state if meeting else 'gone'}", False)
+            await self.service.db(repo.mark_failed, inv.id, self.owner, "meeting_closed",
+                                  f"the meeting is {meeting.state if meeting else 'gone'}", False)
             return
         service_url = inv.service_url or meeting.chair_service_url
         try:
@@ -226,9 +238,9 @@ class DeliveryWorker:
                 raise DeliveryError("outside_teams", None, "invited by email address, not in Teams")
             if not inv.contact_aad_id or not service_url:
                 raise DeliveryError("not_found", None, "no Teams identity is known for this contact")
-            # Ensure reachable: the chat known, or the app installed first (service/reach.py).
-            conversation_id = inv.conversation_id or await service.conversation_with(
-                inv.contact_aad_id, service_url, inv.tenant_id, meeting.area)
+            # Ensure reachable: the chat known (read with the batch), or the app installed first (service/reach.py).
+            conversation_id = inv.conversation_id or (chats or {}).get(inv.contact_aad_id) \
+                or await service.conversation_with(inv.contact_aad_id, service_url, inv.tenant_id, meeting.area)
             card = cards.invitation_card(await service.invitation_view(meeting, inv))
             activity_id = await service.messenger.send_card(service_url, conversation_id, card, inv.tenant_id)
         except Exception as e:  # an unexpected fault counts as a failed attempt, never a lost invitation
@@ -241,7 +253,7 @@ class DeliveryWorker:
             kind = PERMANENT_CODES.get(e.code or "", e.kind)
             permanent = e.permanent or kind != e.kind or inv.attempts >= self.max_attempts
             retry_at = None if permanent else service.clock() + retry_delay(inv.attempts)
-            await asyncio.to_thread(repo.mark_failed, inv.id, self.owner, kind, str(e), permanent, retry_at=retry_at)
+            await self.service.db(repo.mark_failed, inv.id, self.owner, kind, str(e), permanent, retry_at=retry_at)
             if kind == "not_installed" and inv.contact_aad_id:  # removed since: start afresh next time
                 await forget_installation(service, inv.contact_aad_id, inv.tenant_id)
             if kind in ("no_teams_app", "outside_teams"):  # no card was tried: their answer link instead
@@ -288,8 +300,8 @@ class DeliveryWorker:
             group = self._unrecorded[:1] if one_by_one else self._unrecorded
             self._unrecorded = self._unrecorded[len(group):]
             try:
-                results = await asyncio.to_thread(self.service.repo.record_deliveries, self.owner,
-                                                  [delivery for delivery, _ in group])
+                results = await self.service.db(self.service.repo.record_deliveries, self.owner,
+                                                [delivery for delivery, _ in group])
             except Exception as e:
                 self._unrecorded.extend(group)  # behind the others: one the database refuses blocks none
                 if not one_by_one:

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from .db_threads import in_thread
+
 log = logging.getLogger(__name__)
 
 
@@ -20,12 +22,12 @@ async def keep_leases(in_flight: set[str], extend: Callable[[list[str], datetime
     """Renew the leases of the rows still in `in_flight` every third of a lease, until the
     set is empty (or the task is cancelled): a live worker keeps its rows however long Teams
     makes it wait; a dead one stops renewing and its rows are taken over when the lease ends.
-    `extend(ids, until)` is the repository call (run in a thread)."""
+    `extend(ids, until)` is the repository call (run in a thread: db_threads.py)."""
     while in_flight:
         await asyncio.sleep(lease_seconds / 3)
         until = clock() + timedelta(seconds=lease_seconds)
         try:
-            await asyncio.to_thread(extend, list(in_flight), until)
+            await in_thread(extend, list(in_flight), until)
         except Exception as e:
             from .outage import dependency_of
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator
 
 import aiohttp
@@ -16,6 +17,8 @@ from .keys import CLOCK, EDGE, HEALTH, OUTAGES, REMINDERS, SERVICE, SETTINGS, WO
 from .outage import Outages
 
 log = logging.getLogger("bot")
+
+DELIVERY_DB_THREADS = 4  # a claim, its batch's lookups and the records in flight at once
 
 
 async def services_context(app: web.Application) -> AsyncIterator[None]:
@@ -84,8 +87,14 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     service = ConversationService(profiles, directories, repo, messenger, meetings=meetings, clock=app[CLOCK],
                                   answer_links=links, installer=installer, teams_app_id=client.bot_id)
     outages = Outages()
+    # Delivery's database calls on threads of their own, so that a burst of presses (25 chairs
+    # pressing Send at once) does not hold up the claim of the invitations they wrote, nor the
+    # presses queue behind delivery's lookups and records (db_threads.py). With the default
+    # executor's min(32, CPUs + 4) threads this stays within SQLAlchemy's default pool (5 + 10
+    # overflow) up to 7 CPUs (beyond, threads wait for a connection, as the default executor alone would past 11).
+    delivery_threads = ThreadPoolExecutor(DELIVERY_DB_THREADS, thread_name_prefix="delivery-db")
     worker = DeliveryWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds,
-                            outage=outages["database"])
+                            outage=outages["database"], threads=delivery_threads)
     service.wake_delivery = worker.wake
     reminder_worker = ReminderWorker(service, owner=settings.worker_id, lease_seconds=settings.delivery_lease_seconds)
     scheduler = ReminderScheduler(reminder_worker, settings.reminder_poll_seconds, outage=outages["database"])
@@ -128,4 +137,5 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         if graph:
             await graph.close()
         await session.close()
+        await asyncio.to_thread(delivery_threads.shutdown)
         await asyncio.to_thread(repo.close)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, TypeVar
 
 from .. import cards
+from ..db_threads import in_thread
 from .records import InvitationRecord, MeetingRecord, NewReminder, VersionConflict
 from ..core import reminders
 from ..core.meeting import Chair, Event, Meeting, Refused
@@ -111,6 +112,7 @@ class ConversationService:
     installer: "AppInstaller | None" = None
     teams_app_id: str = "strategy-meeting-bot"  # the app's (and bot's) id, for the "add the app" link
     _installing: dict[str, asyncio.Future] = field(default_factory=dict)
+    _reaching: dict[tuple, asyncio.Future] = field(default_factory=dict)  # chats being looked up or opened (reach.py)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _refresh_queued: set[str] = field(default_factory=set)
     _known: dict[str, tuple] = field(default_factory=dict)  # users' addresses already stored
@@ -136,7 +138,7 @@ class ConversationService:
 
     # --- plumbing -------------------------------------------------------------------------------
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await in_thread(fn, *args, **kwargs)  # the current task's database threads (db_threads.py)
 
     def areas(self) -> list[tuple[str, str]]:
         return sorted(((p.id, p.name) for p in self.profiles.values()), key=lambda a: a[1])

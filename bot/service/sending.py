@@ -80,7 +80,7 @@ async def send(svc: ConversationService, actor: Actor, data: dict) -> Reply:
     meeting, _ = await svc.change(meeting.id, actor.aad_object_id, decide)
     from .status import sync_event
 
-    calendar_note = await sync_event(svc, meeting.id)  # before delivery, so the cards carry the link
+    calendar_note = await sync_event(svc, meeting.id, meeting)  # before delivery, so the cards carry the link
     svc.wake_delivery()
     notes: tuple[Reply, ...] = (Reply(text=calendar_note),) if calendar_note else ()
     not_in_teams = not_in_teams_note(svc, meeting, invited)  # told at once, not after failed sends

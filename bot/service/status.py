@@ -231,13 +231,19 @@ async def proposals(svc: ConversationService, meeting: MeetingRecord) -> tuple[l
     return slots, note
 
 
-async def sync_event(svc: ConversationService, meeting_id: str) -> str | None:
+async def sync_event(svc: ConversationService, meeting_id: str, stored: MeetingRecord | None = None) -> str | None:
     """Create or move the Teams meeting's calendar event to match the meeting; store its id
-    and join link. Returns what to tell the chair, if anything."""
-    meeting = await svc.db(svc.repo.get_meeting, meeting_id)
-    if not svc.meetings.enabled and meeting.join_url:
+    and join link. Returns what to tell the chair, if anything.
+
+    `stored`: the meeting as the caller's transaction just stored it. Without Graph no event is
+    made, so that record is all this needs: no database round trip (25 chairs pressing Send at
+    once queued these reads in front of their invitations' delivery). With Graph the meeting
+    and its invitations are read afresh, as the event must match what is stored now."""
+    enabled = svc.meetings.enabled
+    meeting = stored if stored is not None and not enabled else await svc.db(svc.repo.get_meeting, meeting_id)
+    if not enabled and meeting.join_url:
         return None  # the chair added the link by hand
-    invitations = await svc.db(svc.repo.list_invitations, meeting_id)
+    invitations = await svc.db(svc.repo.list_invitations, meeting_id) if enabled else []  # no event without Graph
     result = await svc.meetings.sync(meeting, invitations, svc.profiles[meeting.area])
     changes: dict[str, Any] = {}
     if result.event_id and result.event_id != meeting.event_id:

@@ -13,7 +13,7 @@ from bot.service.records import (
 
 from .checks import _instant, _json, _record, _text
 from .models import (
-    Event, Meeting,
+    Event,
 )
 from .unit_of_work import StoreBase
 
@@ -32,7 +32,7 @@ class AuditLog(StoreBase):
             at=self._now() if at is None else _instant("at", at),
         )
         with self._session() as s:
-            if s.get(Meeting, meeting_id) is None:
+            if not self._meeting_exists(s, meeting_id):
                 raise NotFound(f"no meeting {meeting_id}")
             s.add(row)
             s.flush()

@@ -66,21 +66,26 @@ class InvitationStore(StoreBase):
         actor = _text("actor_aad_id", actor_aad_id, optional=True)
         now = self._now()
         with self._session() as s:
-            if s.get(Meeting, meeting_id) is None:
+            if not self._meeting_exists(s, meeting_id):
                 raise NotFound(f"no meeting {meeting_id}")
-            insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-            for n in new:
-                stmt = insert(Invitation).values(
-                    id=uuid.uuid4().hex, meeting_id=meeting_id, **dataclasses.asdict(n),
+            # One INSERT for all the rows, and their events in one flush: a round trip per row
+            # made a Send of 20 invitations 40 statements on PostgreSQL (25 chairs pressing at
+            # once held up their invitations' delivery behind them).
+            ids = [uuid.uuid4().hex for _ in new]
+            inserted: set[str] = set()
+            if new:
+                insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+                stmt = insert(Invitation).values([dict(
+                    id=invitation_id, meeting_id=meeting_id, **dataclasses.asdict(n),
                     delivery_state="pending", attempts=0, response="none", created_at=now, updated_at=now,
-                ).on_conflict_do_nothing(index_elements=["meeting_id", "role", "contact_id"]).returning(Invitation.id)
-                inserted = s.execute(stmt).scalar_one_or_none()
-                if inserted is not None:
-                    s.add(Event(meeting_id=meeting_id, at=now, actor_aad_id=actor, kind="invitation.added", detail={
-                        "invitation_id": inserted, "role": n.role, "level": n.level, "contact_id": n.contact_id,
-                        "contact_name": n.contact_name, "nominated_by_id": n.nominated_by_id,
-                    }))
-            return self._invitations(self._core(s), meeting_id)
+                ) for invitation_id, n in zip(ids, new)]).on_conflict_do_nothing(
+                    index_elements=["meeting_id", "role", "contact_id"]).returning(Invitation.id)
+                inserted.update(s.execute(stmt).scalars())
+            s.add_all(Event(meeting_id=meeting_id, at=now, actor_aad_id=actor, kind="invitation.added", detail={
+                "invitation_id": invitation_id, "role": n.role, "level": n.level, "contact_id": n.contact_id,
+                "contact_name": n.contact_name, "nominated_by_id": n.nominated_by_id,
+            }) for invitation_id, n in zip(ids, new) if invitation_id in inserted)  # in the rows' order
+            return self._invitations(self._core(s), meeting_id)  # _core flushes the events first
 
     def list_invitations(self, meeting_id: str) -> list[InvitationRecord]:
         unit = getattr(self._local, "unit", None)

@@ -61,7 +61,10 @@ class MeetingStore(StoreBase):
         transaction already excludes other writers."""
         with self._conn() as conn:
             row = conn.execute(_LOCK_MEETING, {"meeting_id": meeting_id}).first()
-            return None if row is None else MeetingRecord(*row)
+            if row is None:
+                return None
+            self._locked(meeting_id)
+            return MeetingRecord(*row)
 
 
     def create_meeting(
@@ -133,6 +136,7 @@ class MeetingStore(StoreBase):
             row = s.get(Meeting, meeting_id, with_for_update=_MEETING_LOCK)
             if row is None:
                 raise NotFound(f"no meeting {meeting_id}")
+            self._locked(meeting_id)
             if expected_version is not None and row.version != expected_version:
                 raise VersionConflict(meeting_id, expected_version, row.version)
             previous_state = row.state

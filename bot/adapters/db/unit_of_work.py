@@ -122,6 +122,21 @@ class StoreBase:
         with self._open(self._reads if read else self._sessions) as unit:
             yield unit.conn
 
+    def _locked(self, meeting_id: str) -> None:
+        """The open unit of work (if any) has locked this meeting's row (see `_Unit.locked`)."""
+        unit = getattr(self._local, "unit", None)
+        if unit is not None:
+            unit.locked.add(meeting_id)
+
+    def _meeting_exists(self, s: Session, meeting_id: str) -> bool:
+        """Whether the meeting exists, with no read when the open unit of work has locked it:
+        a Send read the meeting it had just locked three more times, once for each audit
+        event and once for its invitations."""
+        from .models import Meeting
+
+        unit = getattr(self._local, "unit", None)
+        return (unit is not None and meeting_id in unit.locked) or s.get(Meeting, meeting_id) is not None
+
     @staticmethod
     def _core(s: Session) -> Connection:
         """The session's connection, for Core statements built once at import (a select of
@@ -139,7 +154,7 @@ class _Unit:
     ends it (the unit commits or rolls back the connection); it is flushed before the
     commit and before any Core statement of the unit."""
 
-    __slots__ = ("conn", "_sessions", "_session", "invitations")
+    __slots__ = ("conn", "_sessions", "_session", "invitations", "locked")
 
     def __init__(self, conn: Connection, sessions: sessionmaker[Session]) -> None:
         self.conn, self._sessions, self._session = conn, sessions, None
@@ -149,6 +164,10 @@ class _Unit:
         # asking the database again. Forgotten as soon as the unit uses its ORM session
         # (every other write to invitations goes through it: new ones, deliveries, leases).
         self.invitations: dict[str, list] = {}
+        # Meetings this unit has locked (lock_meeting, update_meeting_fields): they exist until
+        # it ends, as the lock (on SQLite the IMMEDIATE transaction) keeps anyone from deleting
+        # them, so checking that one exists before writing its events needs no read.
+        self.locked: set[str] = set()
 
     def orm(self) -> Session:
         if self._session is None:
