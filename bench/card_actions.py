@@ -169,9 +169,8 @@ class ServerCpu:
         from sqlalchemy.pool import NullPool
         engine = create_engine(db_url, poolclass=NullPool)
         try:
-            with engine.connect() as conn:
-                backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            fields = self._stat(backend)
+            with engine.connect() as conn:  # its backend's parent, read while the backend lives
+                fields = self._stat(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
             if fields is not None:
                 self.postmaster = int(fields[1])
                 if self() is None:
