@@ -157,6 +157,52 @@ class TransactionCount:
             self.writes += 1
 
 
+class ServerCpu:
+    """CPU seconds the PostgreSQL server has used so far (its postmaster, its live processes,
+    and the backends that have exited, which the postmaster has reaped), when the server runs on
+    this machine and /proc shows it; None otherwise. The whole server's: other clients' work
+    falls in it too."""
+
+    def __init__(self, db_url: str) -> None:
+        self.postmaster: int | None = None
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+        engine = create_engine(db_url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:  # its backend's parent, read while the backend lives
+                fields = self._stat(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            if fields is not None:
+                self.postmaster = int(fields[1])
+                if self() is None:
+                    self.postmaster = None
+        except Exception:
+            self.postmaster = None
+        finally:
+            engine.dispose()
+
+    @staticmethod
+    def _stat(pid: int) -> list[str] | None:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()  # from the state on: ppid is [1], utime [11]
+        except OSError:
+            return None
+
+    def __call__(self) -> float | None:
+        if self.postmaster is None:
+            return None
+        own = self._stat(self.postmaster)
+        if own is None:
+            return None
+        ticks = sum(int(x) for x in own[11:15])  # utime, stime, and its reaped children's
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                fields = self._stat(int(entry.name))
+                if fields is not None and fields[1] == str(self.postmaster):
+                    ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Turns:
     """What one bot did over its turns on one database."""
@@ -169,6 +215,7 @@ class Turns:
     writes: int = 0
     statements: int = 0  # statements sent over the turns (StatementCount)
     kinds: collections.Counter = field(default_factory=collections.Counter)
+    server_cpu: float | None = None  # the PostgreSQL server's CPU seconds over the turns (ServerCpu)
 
     @property
     def requests(self) -> int:
@@ -189,6 +236,7 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
     event.listen(Engine, "begin", transactions)
     statements = StatementCount()
     statements.listen()
+    server_cpu = ServerCpu(db_url) if db_url.startswith("postgresql") else (lambda: None)
     async with running_emulator() as emu:
         install_as_directories_say(emu)  # the app, where the directory says it is installed
         emu.enforce_limits()  # Teams' limits: the bot's client must keep within them
@@ -213,6 +261,7 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
             async def turn(echo: bool, count: int, into: Turns | None) -> None:
                 url = f"{echo_url if echo else bot_url}/api/messages"
                 bodies, wants = presses(count, echo)
+                server = server_cpu()  # first: reading /proc is not the bots' CPU
                 cpu, reads, writes = time.process_time(), transactions.reads, transactions.writes
                 sent, kinds = statements.total, statements.kinds.copy()
                 samples, wall, wrong = await loop.run_in_executor(pool, drive, url, bodies, wants)
@@ -225,6 +274,9 @@ async def measure(args: argparse.Namespace, db_url: str, planner: Planner, pool:
                     into.writes += transactions.writes - writes
                     into.statements += statements.total - sent
                     into.kinds.update(statements.kinds - kinds)
+                    server_after = server_cpu()
+                    if server is not None and server_after is not None:
+                        into.server_cpu = (into.server_cpu or 0.0) + server_after - server
                 elif wrong:
                     raise RuntimeError(f"warm-up: unexpected answer: {wrong[0]}")
 
@@ -266,6 +318,10 @@ def print_database(title: str, result: dict, users: int, rounds: int, show_state
     if show_statements:
         for kind, n in real.kinds.most_common():
             print(f"      {n / real.requests:5.2f}  {kind}")
+    if real.server_cpu is not None:
+        print(f"   PostgreSQL server CPU per press (real bot): {real.server_cpu / real.requests * 1000:.1f} ms "
+              f"(echo bot's turns: {(result['echo'].server_cpu or 0.0) / result['echo'].requests * 1000:.1f} ms; "
+              "the whole server's, from /proc: other clients' work counts too)")
     print(f"   CPU per request, echo/real: {result['echo'].cpu / result['echo'].requests / (result['real'].cpu / result['real'].requests):.1%}"
           " (this process's CPU time over the turns, whatever else the machine runs: the ratio the throughput "
           "ratio tends to on a CPU-bound machine)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Boolean, bindparam, case, column, insert, select, text, update
@@ -235,10 +235,12 @@ class InvitationStore(StoreBase):
         now = _instant("now", now)  # type: ignore[assignment]
         with self._conn() as conn:
             if conn.dialect.name == "postgresql" and not by_link:  # the card's hot path; a link answer is rare
-                result, invitations = _answer_in_one_statement(conn, invitation_id, responder_aad_id, response,
-                                                               detail, now)
+                result, invitations, reminders = _answer_in_one_statement(conn, invitation_id, responder_aad_id,
+                                                                          response, detail, now)
                 if invitations:
-                    self._local.unit.invitations[invitations[0].meeting_id] = invitations
+                    unit = self._local.unit
+                    unit.invitations[invitations[0].meeting_id] = invitations
+                    unit.reminders[invitations[0].meeting_id] = reminders
                 return result
             # Row lock (PostgreSQL) so two clicks of the same button are serialised and
             # the second sees the first's answer.
@@ -265,19 +267,24 @@ class InvitationStore(StoreBase):
             return ResponseResult("recorded", dataclasses.replace(invitation, **answer), previous)
 
 
-def _answer_in_one_statement(conn: Connection, invitation_id: str, responder_aad_id: str, response: str,
-                             detail: str | None, now: datetime) -> tuple[ResponseResult, list[InvitationRecord]]:
+def _answer_in_one_statement(
+    conn: Connection, invitation_id: str, responder_aad_id: str, response: str, detail: str | None, now: datetime,
+) -> tuple[ResponseResult, list[InvitationRecord], list[tuple]]:
     """`record_response` on PostgreSQL: the invitation locked and read, the answer written and
     its audit event added in ONE statement (_ANSWER), one round trip instead of three. The
     same rules as the portable path: decided in the statement's WHERE and told apart here.
-    Also returns the meeting's invitations, the answer included, in `list_invitations`' order
-    (the unit of work's re-planning reads them next); empty if there is no such invitation."""
+    Also returns the meeting's invitations, the answer included, in `list_invitations`' order,
+    and the meeting's reminders locked as `sync_reminders` locks them (its rows: id, key,
+    state, last_error, due_at, detail, by id): the unit of work's re-planning uses both next.
+    Both empty if there is no such invitation."""
     rows = conn.execute(_ANSWER, {"invitation_id": invitation_id, "responder": responder_aad_id,
                                   "response": response, "detail": detail, "now": now}).all()
-    answered = [r for r in rows if r[-1]]
+    n = len(_INVITATION_COLUMNS)
+    answered = [r for r in rows if r[n + 1]]
     if not answered:
-        return ResponseResult("refused", None, reason="no such invitation"), []
-    invitation, changed = InvitationRecord(*answered[0][:-2]), answered[0][-2]
+        return ResponseResult("refused", None, reason="no such invitation"), [], []
+    row = answered[0]
+    invitation, changed = InvitationRecord(*row[:n]), row[n]
     if not changed:
         if invitation.contact_aad_id != responder_aad_id:
             result = ResponseResult("refused", invitation, invitation.response,
@@ -288,7 +295,12 @@ def _answer_in_one_statement(conn: Connection, invitation_id: str, responder_aad
         result = ResponseResult("recorded", dataclasses.replace(
             invitation, response=response, response_detail=detail, responded_by_aad_id=responder_aad_id,
             responded_at=now, updated_at=now), invitation.response)
-    return result, [result.invitation if r[-1] else InvitationRecord(*r[:-2]) for r in rows]  # type: ignore[misc]
+    ids, keys, states, errors, due, details = row[n + 2:]
+    # An instant as the store's type reads it back (UTC), as sync_reminders' own select would.
+    reminders = [] if ids is None else [
+        (i, k, st, e, d.astimezone(timezone.utc), dt) for i, k, st, e, d, dt in zip(ids, keys, states, errors, due, details)]
+    invitations = [result.invitation if r[n + 1] else InvitationRecord(*r[:n]) for r in rows]  # type: ignore[misc]
+    return result, invitations, reminders
 
 
 _INVITATION_COLUMNS = _columns(Invitation, InvitationRecord)
@@ -315,6 +327,11 @@ _ADD_EVENT = insert(Event.__table__)
 # other invitations, in _LIST_INVITATIONS' order (`answered` tells the one answered apart). Those
 # are as the statement's snapshot has them, taken with the meeting held (lock_answer), so every
 # other answer to the meeting is in; `old` re-reads the answered one as its lock found it.
+# On the answered row only, the meeting's reminders as `sync_reminders` reads them, one array a
+# column (rows of another shape than the invitations'), locked FOR UPDATE in the same order
+# (`rem`), so the re-planning that follows needs no round trip of its own to lock them. They too
+# are read with the meeting held, which every re-plan holds: no reminder of it can be added
+# between this statement and the re-planning's writes.
 _NAMES = ", ".join(f'"{c.name}"' for c in _INVITATION_COLUMNS)
 _OLD = ", ".join(f'old."{c.name}"' for c in _INVITATION_COLUMNS)
 _OTHERS = ", ".join(f'i."{c.name}"' for c in _INVITATION_COLUMNS)
@@ -336,13 +353,26 @@ WITH old AS (
         'invitation_id', id, 'role', role, 'contact_id', contact_id, 'response', CAST(:response AS text),
         'detail', CAST(:detail AS text), 'previous', previous)
     FROM upd
+), rem AS (
+    SELECT r.id, r.key, r.state, r.last_error, r.due_at, r.detail FROM reminders r
+    WHERE r.meeting_id = (SELECT meeting_id FROM old) ORDER BY r.id FOR UPDATE
+), rems AS (
+    SELECT array_agg(id ORDER BY id) AS ids, array_agg(key ORDER BY id) AS keys,
+        array_agg(state ORDER BY id) AS states, array_agg(last_error ORDER BY id) AS errors,
+        array_agg(due_at ORDER BY id) AS due, array_agg(detail ORDER BY id) AS details
+    FROM rem
 )
-SELECT {_NAMES}, changed, answered FROM (
-    SELECT {_OLD}, EXISTS (SELECT 1 FROM upd) AS changed, TRUE AS answered FROM old
+SELECT {_NAMES}, changed, answered, ids, keys, states, errors, due, details FROM (
+    SELECT {_OLD}, EXISTS (SELECT 1 FROM upd) AS changed, TRUE AS answered,
+        rems.ids, rems.keys, rems.states, rems.errors, rems.due, rems.details
+    FROM old, rems
     UNION ALL
-    SELECT {_OTHERS}, FALSE, FALSE FROM invitations i, old
+    SELECT {_OTHERS}, FALSE, FALSE,
+        NULL::varchar[], NULL::varchar[], NULL::varchar[], NULL::text[], NULL::timestamptz[], NULL::jsonb[]
+    FROM invitations i, old
     WHERE i.meeting_id = old.meeting_id AND i.id <> old.id
 ) AS meeting_invitations
 ORDER BY created_at, CASE level {_LEVEL_ORDER} END, role, contact_id
 """).bindparams(bindparam("now", type_=Invitation.__table__.c.responded_at.type)).columns(
-    *_INVITATION_COLUMNS, column("changed", Boolean), column("answered", Boolean))
+    *_INVITATION_COLUMNS, column("changed", Boolean), column("answered", Boolean),
+    *(column(name) for name in ("ids", "keys", "states", "errors", "due", "details")))

@@ -52,9 +52,12 @@ class ReminderStore(StoreBase):
             _instant("due_at", w.due_at)
         by_key = {w.key: w for w in wanted}
         now = self._now()
+        unit = getattr(self._local, "unit", None)
+        # Locked already by the statement that answered in this unit of work (_Unit.reminders), if one did.
+        locked = unit.reminders.pop(meeting_id, None) if unit is not None else None
         with self._conn() as conn:
             # In one order, so that two units of work on one meeting lock its rows alike.
-            existing = conn.execute(_LOCK_REMINDERS, {"meeting_id": meeting_id}).all()
+            existing = locked if locked is not None else conn.execute(_LOCK_REMINDERS, {"meeting_id": meeting_id}).all()
             # Each detail as stored, and as a read gives it back. One equal to the stored detail
             # is that already (the stored one is decoded JSON, and a value equal to it becomes
             # an equal value through JSON), and was checked when it was stored; the others are

@@ -91,7 +91,7 @@ class StoreBase:
         """An ORM session in the open unit of work, or in a transaction of this call's own."""
         current = getattr(self._local, "unit", None)
         if current is not None:
-            current.invitations.clear()  # what the ORM writes may change them (see _Unit)
+            current.forget()  # what the ORM writes may change what the unit keeps (see _Unit)
             yield current.orm()
             return
         with self._open(self._sessions) as unit:
@@ -154,7 +154,7 @@ class _Unit:
     ends it (the unit commits or rolls back the connection); it is flushed before the
     commit and before any Core statement of the unit."""
 
-    __slots__ = ("conn", "_sessions", "_session", "invitations", "locked")
+    __slots__ = ("conn", "_sessions", "_session", "invitations", "reminders", "locked")
 
     def __init__(self, conn: Connection, sessions: sessionmaker[Session]) -> None:
         self.conn, self._sessions, self._session = conn, sessions, None
@@ -168,6 +168,15 @@ class _Unit:
         # it ends, as the lock (on SQLite the IMMEDIATE transaction) keeps anyone from deleting
         # them, so checking that one exists before writing its events needs no read.
         self.locked: set[str] = set()
+        # The meeting's reminders, locked by the statement that answered (as the invitations
+        # above), as ReminderStore.sync_reminders reads them: the next re-plan of the meeting in
+        # this unit uses them, once (it writes them), instead of locking them with a statement of
+        # its own. Forgotten with the invitations.
+        self.reminders: dict[str, list] = {}
+
+    def forget(self) -> None:
+        self.invitations.clear()
+        self.reminders.clear()
 
     def orm(self) -> Session:
         if self._session is None:
