@@ -67,7 +67,6 @@ async def test_the_teams_meeting_is_created_moved_answered_and_cancelled_through
 
     await t.press(chair, "plan_send", {"meeting_id": meeting_id})
     assert graph.events_of(ORGANISER) == []  # no time yet: no event
-    people = {r: None for r in contacts}
     await until(lambda: all(t.emulator.conversation_of(c.aad_object_id) for c in contacts.values()))
     # The chair picks the proposed 12:00: the event is created with every invitee.
     picked = (await t.press(chair, "plan_confirm_time", {"meeting_id": meeting_id, "meeting_date": "2026-11-25",

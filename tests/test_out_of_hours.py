@@ -219,7 +219,7 @@ async def test_walsall_no_quorate_meeting_tonight_professional_discussion_then_t
 
 async def test_bristol_separate_conversations_need_a_rationale_and_the_record_before_the_day_starts(teams):
     t, app = teams
-    service, worker = app[SERVICE], app[REMINDERS]
+    service = app[SERVICE]
     edt = edt_person(t, "bristol")
     clock, plan, meeting_id = await start(t, app, "bristol", "2026-11-27T19:00", edt,  # a Friday evening
                                         evening_form("bristol", decided_date="2026-11-27", decided_time="19:00"))

@@ -62,7 +62,6 @@ def database_text(url: str) -> str:
 async def test_identifiers_typed_anywhere_are_refused_and_never_stored_sent_or_exported(bot, caplog, monkeypatch, capsys):
     caplog.set_level(logging.DEBUG)
     t, app, graph, url = bot
-    service = app[SERVICE]
     app[CLOCK].now = at("2026-11-25T10:00")
     chair = Person(CHAIR_AAD, "29:chair", "Sam Chair", t.emulator.add_conversation("a:chair", "29:chair"))
     refusals: list[str] = []
