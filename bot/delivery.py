@@ -16,10 +16,9 @@ What Teams accepted is never sent again by the live process that sent it: once T
 answers with an activity id, the worker keeps it and retries recording it (backing off) until
 the database answers — an outage costs a late record, never a second card from this
 worker, even when a lease lapsed meanwhile and the worker claims the invitation back
-(`_claim`). Another replica
-takes an invitation over only once its lease has lapsed (60 s, renewed every 20 s while the
-sender lives), so an outage longer than the lease is the one case in which a replica could
-race the recovering worker's record (which retries within 2 s; the replica's own pass backs
+(`_claim`). Another replica takes an invitation over only once its lease has lapsed (60 s,
+renewed every 20 s while the sender lives), so an outage longer than the lease is the one
+case in which a replica could race the recovering worker's record (which retries within 2 s; the replica's own pass backs
 off with the outage). Otherwise only a process killed between Teams accepting a card and the
 record being written can cause a repeat: at most the invitations in hand at that instant,
 `window` = 40 (claimed and not yet recorded; bench/crash_fanout.py measures how many were

@@ -309,8 +309,9 @@ _INVITATIONS = Invitation.__table__
 _GET_INVITATION = select(*_INVITATION_COLUMNS).where(_INVITATIONS.c.id == bindparam("invitation_id"))
 _LOCK_INVITATION = _GET_INVITATION.with_for_update()
 # Stable, meaningful order: as added, then quorum/must/should, then role.
+_LEVEL_RANK = {lvl: i for i, lvl in enumerate(INVITATION_LEVELS)}  # a meeting's invitations, in order (also _ANSWER)
 _LIST_INVITATIONS = select(*_INVITATION_COLUMNS).where(_INVITATIONS.c.meeting_id == bindparam("meeting_id")).order_by(
-    _INVITATIONS.c.created_at, case({lvl: i for i, lvl in enumerate(INVITATION_LEVELS)}, value=_INVITATIONS.c.level),
+    _INVITATIONS.c.created_at, case(_LEVEL_RANK, value=_INVITATIONS.c.level),
     _INVITATIONS.c.role, _INVITATIONS.c.contact_id)
 # The columns to set are the parameters' other keys.
 _LOCK_ANSWER = (select(*_INVITATION_COLUMNS, *_MEETING_COLUMNS)
@@ -335,10 +336,10 @@ _ADD_EVENT = insert(Event.__table__)
 _NAMES = ", ".join(f'"{c.name}"' for c in _INVITATION_COLUMNS)
 _OLD = ", ".join(f'old."{c.name}"' for c in _INVITATION_COLUMNS)
 _OTHERS = ", ".join(f'i."{c.name}"' for c in _INVITATION_COLUMNS)
-_LEVEL_ORDER = " ".join(f"WHEN '{lvl}' THEN {n}" for n, lvl in enumerate(INVITATION_LEVELS))
+_LEVEL_ORDER = " ".join(f"WHEN '{lvl}' THEN {n}" for lvl, n in _LEVEL_RANK.items())
 _ANSWER = text(f"""
 WITH old AS (
-    SELECT {", ".join(f'"{c.name}"' for c in _INVITATION_COLUMNS)} FROM invitations
+    SELECT {_NAMES} FROM invitations
     WHERE id = :invitation_id FOR UPDATE
 ), upd AS (
     UPDATE invitations SET response = :response, response_detail = :detail, responded_by_aad_id = :responder,
