@@ -427,6 +427,14 @@ FOLLOW_UP_NAMES = {
     "investigation_review_due": "Mid-point review of the investigation",
     "review_strategy_meeting": "Review strategy meeting",
 }
+
+
+def follow_up_name(kind: str) -> str:
+    """A follow-up as the chair reads it: its name above, else its kind in words
+    ('child_seen_due' -> 'Child seen'); never the kind's abbreviation ('Ooh record')."""
+    return FOLLOW_UP_NAMES.get(kind) or kind.replace("_", " ").removesuffix(" due").capitalize()
+
+
 LEVEL_BADGES = {  # level -> (badge text, container style)
     "quorum": ("Quorum", "attention"),
     "must": ("Must", "warning"),
@@ -717,7 +725,7 @@ def _follow_up_row(f: Mapping[str, Any]) -> dict[str, str]:
     if applies:
         condition = "if a section 47 enquiry goes ahead" if applies == "s47_enquiry" else f"if {applies.replace('_', ' ')}"
     return {
-        "name": FOLLOW_UP_NAMES.get(f["kind"], f["kind"].replace("_", " ").capitalize()),
+        "name": follow_up_name(f["kind"]),
         "due": uk_time(f.get("due")) or str(f.get("timescale") or "as soon as practicable"),
         "condition": condition,
         **_cited(f["rule"]),

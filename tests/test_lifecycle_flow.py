@@ -8,6 +8,7 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
+from bot import cards
 from bot.core.meeting import uk_moment
 from bot.core.wording import UK, uk_time
 from bot.keys import SERVICE
@@ -269,7 +270,7 @@ async def test_the_status_card_names_the_next_follow_up_and_when_it_is_due_not_w
     assert value and "Coming up" not in value, value
     what, when = value.split(": due ")
     due = {fu["kind"]: fu["due"] for fu in repo.get_meeting(meeting_id).plan["follow_ups"] if fu.get("due")}
-    named = [kind for kind in due if kind.replace("_", " ").removesuffix(" due").capitalize() == what]
+    named = [kind for kind in due if cards.follow_up_name(kind) == what]
     assert named and when == uk_time(datetime.fromisoformat(due[named[0]])), (value, due)
 
 

@@ -45,7 +45,7 @@ def status_view(svc: ConversationService, meeting: MeetingRecord, invitations: l
         fallback=svc.fallback_of(meeting),
         state=meeting.state, state_note=_state_note(m), deadline=meeting.deadline, now=svc.clock(),
         join_url=meeting.join_url,
-        next_follow_up=(_follow_up_name(next_follow_up[0]), next_follow_up[1]) if next_follow_up else None,
+        next_follow_up=(cards.follow_up_name(next_follow_up[0]), next_follow_up[1]) if next_follow_up else None,
         can=frozenset(c.value for c in Command if m.allows(c)),
         next_contacts={role: found[0]["name"] for role, found in svc.replacements(meeting, invitations).items() if found}
         if "invite" in {c.value for c in Command if m.allows(c)} else {},
@@ -55,11 +55,6 @@ def status_view(svc: ConversationService, meeting: MeetingRecord, invitations: l
 
 _STATE_NOTES = {"cancelled": "Cancelled", "withdrawn": "Withdrawn", "closed": "Closed",
                 "held": "Recorded as held", "not_held": "Recorded as not held"}
-
-
-def _follow_up_name(kind: str) -> str:
-    """'minutes_due' -> 'Minutes', 'child_seen' -> 'Child seen' (the card adds ': due <when>')."""
-    return kind.replace("_", " ").removesuffix(" due").capitalize()
 
 
 def _state_note(m: Meeting) -> str:
